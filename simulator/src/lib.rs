@@ -1,0 +1,29 @@
+//! The pure core of blastradius: the topology model, built-in topologies, layout, and the
+//! discrete-event engine that simulates requests flowing through a topology under faults.
+//!
+//! It does no I/O, never reads the wall clock and takes its seed from the caller, so the
+//! same topology, seed and faults always give the same figures, and it compiles to
+//! `wasm32` for the dashboard.
+//!
+//! # Layout
+//! - [`topology`]: the topology file (SPEC contract), defaults, parsing and validation.
+//! - [`fault`]: faults and their targets (SPEC contract).
+//! - [`queue`]: the `(time, sequence)`-ordered event queue and simulated time units.
+//! - [`engine`]: the discrete-event simulation.
+//! - [`measure`]: counters per window and their rolling aggregate.
+//! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
+//! - [`layout`]: node positions for drawing.
+//! - [`templates`]: built-in topologies.
+
+pub mod engine;
+pub mod fault;
+pub mod layout;
+pub mod measure;
+pub mod queue;
+pub mod templates;
+pub mod topology;
+pub mod wire;
+
+pub use engine::{Engine, FaultId};
+pub use fault::{Fault, FaultKind};
+pub use topology::{Topology, TopologyError};

@@ -1,0 +1,508 @@
+//! The topology file (SPEC "Topology file — Contract"): its types, their documented
+//! defaults, parsing with errors that name the offending field, and validation.
+//!
+//! Every optional field has its default written next to it, and `docs/topology.md` repeats
+//! them for users. Unknown fields are rejected so that a typo never silently does nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+/// A whole topology: services, the calls between them, and how calls find instances.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    pub name: String,
+    #[serde(default)]
+    pub routing: Routing,
+    pub services: Vec<Service>,
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+    /// Pinned positions of nodes on the dashboard, by service name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layout: BTreeMap<String, [f64; 2]>,
+}
+
+/// How a caller finds an instance of its callee (SPEC "Routing modes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMode {
+    Dns,
+    Lb,
+    Smart,
+}
+
+/// How a client (or the load balancer) spreads calls over the instances it knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balancer {
+    RoundRobin,
+    Random,
+    LeastOutstanding,
+    P2c,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routing {
+    pub mode: RoutingMode,
+    pub dns_ttl_s: f64,
+    pub health_check_interval_s: f64,
+    pub unhealthy_threshold: u32,
+    pub lb_latency_ms: f64,
+    pub heartbeat_s: f64,
+    pub registry_ttl_s: f64,
+    pub propagation_ms: f64,
+    pub balancer: Balancer,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            mode: RoutingMode::Smart,
+            dns_ttl_s: 30.0,
+            health_check_interval_s: 5.0,
+            unhealthy_threshold: 2,
+            lb_latency_ms: 0.5,
+            heartbeat_s: 1.0,
+            registry_ttl_s: 3.0,
+            propagation_ms: 200.0,
+            balancer: Balancer::RoundRobin,
+        }
+    }
+}
+
+/// The distribution a service's own work time is drawn from; its mean is `service_time_ms`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceTimeDist {
+    #[default]
+    Exponential,
+    Constant,
+    Lognormal,
+}
+
+/// One service: `replicas` identical instances of one unit of business logic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    #[serde(default = "defaults::replicas")]
+    pub replicas: u32,
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: u32,
+    #[serde(default = "defaults::service_time_ms")]
+    pub service_time_ms: f64,
+    #[serde(default)]
+    pub service_time_dist: ServiceTimeDist,
+    #[serde(default = "defaults::queue_limit")]
+    pub queue_limit: u32,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default = "defaults::zones")]
+    pub zones: Vec<String>,
+    /// Requests per second that outside clients send; > 0 makes this an entry point.
+    #[serde(default)]
+    pub ingress_rps: f64,
+}
+
+impl Service {
+    pub fn is_entry(&self) -> bool {
+        self.ingress_rps > 0.0
+    }
+
+    /// The zone instance `instance` (counted from 1) runs in.
+    pub fn zone_of(&self, instance: u32) -> &str {
+        &self.zones[(instance as usize - 1) % self.zones.len()]
+    }
+}
+
+/// `from` calls `to`, `calls` times per request on average.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    pub from: String,
+    pub to: String,
+    #[serde(default = "defaults::calls")]
+    pub calls: f64,
+    #[serde(default = "defaults::required")]
+    pub required: bool,
+    #[serde(default = "defaults::latency_ms")]
+    pub latency_ms: f64,
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: f64,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default = "defaults::retry_backoff_ms")]
+    pub retry_backoff_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<Breaker>,
+}
+
+/// A circuit breaker on one caller → callee link.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Breaker {
+    pub error_threshold: f64,
+    pub window_s: f64,
+    pub min_calls: u32,
+    pub open_s: f64,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Breaker {
+            error_threshold: 0.5,
+            window_s: 10.0,
+            min_calls: 20,
+            open_s: 5.0,
+        }
+    }
+}
+
+/// The documented defaults of optional fields (serde needs them as functions).
+mod defaults {
+    pub fn replicas() -> u32 {
+        1
+    }
+    pub fn concurrency() -> u32 {
+        16
+    }
+    pub fn service_time_ms() -> f64 {
+        10.0
+    }
+    pub fn queue_limit() -> u32 {
+        100
+    }
+    pub fn zones() -> Vec<String> {
+        vec!["a".to_string()]
+    }
+    pub fn calls() -> f64 {
+        1.0
+    }
+    pub fn required() -> bool {
+        true
+    }
+    pub fn latency_ms() -> f64 {
+        1.0
+    }
+    pub fn timeout_ms() -> f64 {
+        1000.0
+    }
+    pub fn retry_backoff_ms() -> f64 {
+        10.0
+    }
+}
+
+/// Names reserved for the infrastructure components of the routing modes.
+pub const INFRASTRUCTURE: [&str; 3] = ["dns", "lb", "registry"];
+
+/// What is wrong with a topology file, and where: `path` is like `services[2].replicas`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+pub struct TopologyError {
+    pub path: String,
+    pub message: String,
+}
+
+impl TopologyError {
+    fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        TopologyError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Topology {
+    /// Parses a topology from JSON text and validates it.
+    pub fn from_json(text: &str) -> Result<Topology, TopologyError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        let topology: Topology = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            // serde_json appends "at line L column C"; keep it, it helps in a big file.
+            TopologyError::at(if path == "." { String::new() } else { path }, inner.to_string())
+        })?;
+        topology.validate()?;
+        Ok(topology)
+    }
+
+    /// Pretty JSON, the form `template` prints and `GET /api/topology` returns.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a topology always serialises")
+    }
+
+    /// Checks everything the types cannot: ranges, unique names, existing endpoints.
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        if self.name.trim().is_empty() {
+            return Err(TopologyError::at("name", "must not be empty"));
+        }
+        self.routing.validate()?;
+        if self.services.is_empty() {
+            return Err(TopologyError::at("services", "needs at least one service"));
+        }
+        let mut index = HashMap::new();
+        for (i, service) in self.services.iter().enumerate() {
+            service.validate(&format!("services[{i}]"))?;
+            if let Some(first) = index.insert(service.name.as_str(), i) {
+                return Err(TopologyError::at(
+                    format!("services[{i}].name"),
+                    format!("'{}' is already the name of services[{first}]", service.name),
+                ));
+            }
+        }
+        let mut links = HashMap::new();
+        for (i, dep) in self.dependencies.iter().enumerate() {
+            let at = format!("dependencies[{i}]");
+            for (field, name) in [("from", &dep.from), ("to", &dep.to)] {
+                if !index.contains_key(name.as_str()) {
+                    return Err(TopologyError::at(
+                        format!("{at}.{field}"),
+                        format!("no service is named '{name}'"),
+                    ));
+                }
+            }
+            if dep.from == dep.to {
+                return Err(TopologyError::at(
+                    format!("{at}.to"),
+                    "a service cannot depend on itself",
+                ));
+            }
+            if let Some(first) = links.insert((dep.from.as_str(), dep.to.as_str()), i) {
+                return Err(TopologyError::at(
+                    at,
+                    format!(
+                        "{} -> {} is already declared by dependencies[{first}]",
+                        dep.from, dep.to
+                    ),
+                ));
+            }
+            dep.validate(&at)?;
+        }
+        for name in self.layout.keys() {
+            if !index.contains_key(name.as_str()) {
+                return Err(TopologyError::at(
+                    format!("layout.{name}"),
+                    format!("no service is named '{name}'"),
+                ));
+            }
+        }
+        if !self.services.iter().any(Service::is_entry) {
+            return Err(TopologyError::at(
+                "services",
+                "no entry point: give at least one service an ingress_rps above 0",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl Routing {
+    fn validate(&self) -> Result<(), TopologyError> {
+        let positive = [
+            ("dns_ttl_s", self.dns_ttl_s),
+            ("health_check_interval_s", self.health_check_interval_s),
+            ("heartbeat_s", self.heartbeat_s),
+            ("registry_ttl_s", self.registry_ttl_s),
+        ];
+        for (field, value) in positive {
+            check_range(&format!("routing.{field}"), value, 0.0, false)?;
+        }
+        for (field, value) in [
+            ("lb_latency_ms", self.lb_latency_ms),
+            ("propagation_ms", self.propagation_ms),
+        ] {
+            check_range(&format!("routing.{field}"), value, 0.0, true)?;
+        }
+        if self.unhealthy_threshold == 0 {
+            return Err(TopologyError::at(
+                "routing.unhealthy_threshold",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Service {
+    fn validate(&self, at: &str) -> Result<(), TopologyError> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !name_ok {
+            return Err(TopologyError::at(
+                format!("{at}.name"),
+                format!(
+                    "'{}' is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'",
+                    self.name
+                ),
+            ));
+        }
+        if INFRASTRUCTURE.contains(&self.name.as_str()) {
+            return Err(TopologyError::at(
+                format!("{at}.name"),
+                format!(
+                    "'{}' is reserved for the routing infrastructure component",
+                    self.name
+                ),
+            ));
+        }
+        for (field, value, max) in [
+            ("replicas", self.replicas, 1000),
+            ("concurrency", self.concurrency, 100_000),
+        ] {
+            if value == 0 || value > max {
+                return Err(TopologyError::at(
+                    format!("{at}.{field}"),
+                    format!("must be between 1 and {max}, not {value}"),
+                ));
+            }
+        }
+        check_range(&format!("{at}.service_time_ms"), self.service_time_ms, 0.0, false)?;
+        check_range(&format!("{at}.ingress_rps"), self.ingress_rps, 0.0, true)?;
+        check_share(&format!("{at}.error_rate"), self.error_rate)?;
+        if self.zones.is_empty() {
+            return Err(TopologyError::at(
+                format!("{at}.zones"),
+                "needs at least one zone",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Dependency {
+    fn validate(&self, at: &str) -> Result<(), TopologyError> {
+        check_range(&format!("{at}.calls"), self.calls, 0.0, true)?;
+        if self.calls > 100.0 {
+            return Err(TopologyError::at(
+                format!("{at}.calls"),
+                format!("must be at most 100, not {}", self.calls),
+            ));
+        }
+        check_range(&format!("{at}.latency_ms"), self.latency_ms, 0.0, true)?;
+        check_range(&format!("{at}.timeout_ms"), self.timeout_ms, 0.0, false)?;
+        check_range(
+            &format!("{at}.retry_backoff_ms"),
+            self.retry_backoff_ms,
+            0.0,
+            true,
+        )?;
+        if self.retries > 10 {
+            return Err(TopologyError::at(
+                format!("{at}.retries"),
+                format!("must be at most 10, not {}", self.retries),
+            ));
+        }
+        if let Some(breaker) = &self.breaker {
+            check_share(
+                &format!("{at}.breaker.error_threshold"),
+                breaker.error_threshold,
+            )?;
+            check_range(&format!("{at}.breaker.window_s"), breaker.window_s, 0.0, false)?;
+            check_range(&format!("{at}.breaker.open_s"), breaker.open_s, 0.0, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// `value` must be finite and above `min` (or equal to it when `inclusive`).
+fn check_range(path: &str, value: f64, min: f64, inclusive: bool) -> Result<(), TopologyError> {
+    let ok = value.is_finite() && (value > min || (inclusive && value == min));
+    if ok {
+        return Ok(());
+    }
+    let bound = if inclusive { "at least" } else { "above" };
+    Err(TopologyError::at(
+        path,
+        format!("must be a finite number {bound} {min}, not {value}"),
+    ))
+}
+
+fn check_share(path: &str, value: f64) -> Result<(), TopologyError> {
+    if value.is_finite() && (0.0..=1.0).contains(&value) {
+        return Ok(());
+    }
+    Err(TopologyError::at(
+        path,
+        format!("must be a share between 0 and 1, not {value}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 10}]}"#;
+
+    #[test]
+    fn defaults_fill_omitted_fields() {
+        let topology = Topology::from_json(MINIMAL).unwrap();
+        let service = &topology.services[0];
+        assert_eq!(service.replicas, 1);
+        assert_eq!(service.concurrency, 16);
+        assert_eq!(service.zones, vec!["a"]);
+        assert_eq!(topology.routing.mode, RoutingMode::Smart);
+        assert_eq!(topology.routing.dns_ttl_s, 30.0);
+    }
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let cases = [
+            (
+                r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1, "replicas": 0}]}"#,
+                "services[0].replicas",
+            ),
+            (
+                r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1, "colour": 1}]}"#,
+                "services[0].colour",
+            ),
+            (
+                r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1}],
+                    "dependencies": [{"from": "a", "to": "b"}]}"#,
+                "dependencies[0].to",
+            ),
+            (
+                r#"{"name": "t", "routing": {"mode": "carrier-pigeon"},
+                    "services": [{"name": "a", "ingress_rps": 1}]}"#,
+                "routing.mode",
+            ),
+            (
+                r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1, "error_rate": 2}]}"#,
+                "services[0].error_rate",
+            ),
+            (
+                r#"{"name": "t", "services": [{"name": "a"}]}"#,
+                "services",
+            ),
+        ];
+        for (text, path) in cases {
+            let err = Topology::from_json(text).unwrap_err();
+            assert_eq!(err.path, path, "for {text}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = Topology::from_json(
+            r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1, "colour": 1}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let topology = Topology::from_json(MINIMAL).unwrap();
+        let again = Topology::from_json(&topology.to_json_pretty()).unwrap();
+        assert_eq!(topology, again);
+    }
+}

@@ -1,0 +1,226 @@
+//! The messages of the HTTP/SSE API (SPEC "HTTP — Contract"), defined once here and shared
+//! by `server` (which sends them) and `app` (which reads them). They are plain data: this
+//! module knows nothing of HTTP, it only says what a snapshot and a tick contain and how
+//! they are computed from the engine.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{ActiveFault, Engine, FaultId, FaultState};
+use crate::fault::Fault;
+use crate::measure::{Window, ratio};
+use crate::queue::NANOS_PER_SEC;
+use crate::topology::Topology;
+
+/// How a node is drawn: `down` has no instance up; `degraded` lost instances or fails more
+/// than [`DEGRADED_BELOW`] of its work; `healthy` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Degraded,
+    Down,
+}
+
+/// Success rate under which a service with all instances up counts as degraded.
+pub const DEGRADED_BELOW: f64 = 0.99;
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// Live figures of one service over the last window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceFigures {
+    pub up: u32,
+    pub replicas: u32,
+    /// Which instances (counted from 1, in order) are up.
+    pub instances_up: Vec<bool>,
+    pub health: Health,
+    /// Executions arriving per second.
+    pub rps: f64,
+    /// Successful / ended executions; `None` when nothing ended.
+    pub success_rate: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Busy slots / all slots.
+    pub utilization: f64,
+}
+
+/// Live figures of one entry point over the last window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntryFigures {
+    pub availability: Option<f64>,
+    pub rps: f64,
+    pub p99_ms: Option<f64>,
+}
+
+/// Live figures of one dependency over the last window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkFigures {
+    pub from: String,
+    pub to: String,
+    /// Call attempts per second (retries included).
+    pub rps: f64,
+    /// Failed attempts / attempts; `None` when there were none.
+    pub error_rate: Option<f64>,
+}
+
+/// A fault as the API lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub id: FaultId,
+    #[serde(flatten)]
+    pub fault: Fault,
+    /// `pending` (waiting for its `at_s`) or `active`.
+    pub state: String,
+    /// Simulated second it starts (or started) at.
+    pub start_s: f64,
+    /// Plain words: `kill cart#2`.
+    pub description: String,
+}
+
+impl FaultRecord {
+    pub fn from_active(active: &ActiveFault) -> FaultRecord {
+        FaultRecord {
+            id: active.id,
+            fault: active.fault.clone(),
+            state: match active.state {
+                FaultState::Pending => "pending",
+                FaultState::Active => "active",
+            }
+            .to_string(),
+            start_s: active.start as f64 / NANOS_PER_SEC,
+            description: active.fault.describe(),
+        }
+    }
+}
+
+/// The `tick` event: the state of the run over its last window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    /// Simulated seconds since the run started.
+    pub t: f64,
+    /// Overall availability over all entries in the window; `None` before any request ended.
+    pub availability: Option<f64>,
+    pub services: BTreeMap<String, ServiceFigures>,
+    pub entries: BTreeMap<String, EntryFigures>,
+    pub links: Vec<LinkFigures>,
+    pub faults: Vec<FaultRecord>,
+    /// Simulated seconds per real second (0 while paused).
+    pub speed: f64,
+}
+
+/// The `snapshot` event: everything a new viewer needs to draw the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub topology: Topology,
+    /// A position for every service (pinned ones from `topology.layout` kept).
+    pub positions: BTreeMap<String, [f64; 2]>,
+    pub state: Tick,
+}
+
+/// The body of every API error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// The answer to `POST /api/faults`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Created {
+    pub id: FaultId,
+}
+
+fn millis_at(window: &crate::measure::LatencyHistogram, quantile: f64) -> Option<f64> {
+    (!window.is_empty()).then(|| window.value_at_quantile(quantile) as f64 / 1000.0)
+}
+
+impl Tick {
+    /// The figures of `window` (the recent past of `engine`) in API form.
+    pub fn from_window(engine: &Engine, window: &Window, speed: f64) -> Tick {
+        let topology = engine.topology();
+        let seconds = window.seconds().max(1e-9);
+        let services = topology
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, service)| {
+                let counters = &window.services[i];
+                let up = engine.instances_up(i);
+                let ended = counters.successes + counters.failures;
+                let success_rate = ratio(counters.successes, ended);
+                let health = if up == 0 {
+                    Health::Down
+                } else if up < service.replicas
+                    || success_rate.is_some_and(|rate| rate < DEGRADED_BELOW)
+                {
+                    Health::Degraded
+                } else {
+                    Health::Healthy
+                };
+                let slots = f64::from(service.replicas) * f64::from(service.concurrency);
+                let figures = ServiceFigures {
+                    up,
+                    replicas: service.replicas,
+                    instances_up: (0..service.replicas as usize)
+                        .map(|k| engine.instance_up(i, k))
+                        .collect(),
+                    health,
+                    rps: counters.arrivals as f64 / seconds,
+                    success_rate,
+                    p50_ms: millis_at(&counters.latency, 0.5),
+                    p99_ms: millis_at(&counters.latency, 0.99),
+                    utilization: (counters.busy_ns as f64 / (seconds * 1e9 * slots)).min(1.0),
+                };
+                (service.name.clone(), figures)
+            })
+            .collect();
+        let entries = engine
+            .entries()
+            .iter()
+            .enumerate()
+            .map(|(e, &s)| {
+                let counters = &window.entries[e];
+                let figures = EntryFigures {
+                    availability: ratio(
+                        counters.successes,
+                        counters.successes + counters.failures,
+                    ),
+                    rps: counters.arrivals as f64 / seconds,
+                    p99_ms: millis_at(&counters.latency, 0.99),
+                };
+                (topology.services[s].name.clone(), figures)
+            })
+            .collect();
+        let links = topology
+            .dependencies
+            .iter()
+            .zip(&window.links)
+            .map(|(dep, counters)| LinkFigures {
+                from: dep.from.clone(),
+                to: dep.to.clone(),
+                rps: counters.calls as f64 / seconds,
+                error_rate: ratio(counters.failures, counters.calls),
+            })
+            .collect();
+        Tick {
+            t: engine.now() as f64 / NANOS_PER_SEC,
+            availability: window.availability(),
+            services,
+            entries,
+            links,
+            faults: engine.faults().map(FaultRecord::from_active).collect(),
+            speed,
+        }
+    }
+}
