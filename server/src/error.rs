@@ -1,0 +1,57 @@
+//! One error type for every handler: the client gets JSON it can act on
+//! (`{"error": "...", "path": "..."}`), the detail goes to the log.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use simulator::wire::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request body is not what the endpoint takes; `path` names the field.
+    #[error("{message}")]
+    Invalid {
+        status: StatusCode,
+        message: String,
+        path: Option<String>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this request changes the session and needs 'Authorization: Bearer <token>'")]
+    Unauthorized,
+}
+
+impl AppError {
+    pub fn unprocessable(message: impl Into<String>, path: impl Into<String>) -> AppError {
+        let path = path.into();
+        AppError::Invalid {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+            path: (!path.is_empty()).then_some(path),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> AppError {
+        AppError::Invalid {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            path: None,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, path) = match &self {
+            AppError::Invalid { status, path, .. } => (*status, path.clone()),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, None),
+        };
+        tracing::debug!(%status, error = %self, "request refused");
+        let body = ApiError {
+            error: self.to_string(),
+            path,
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,131 @@
+//! The blastradius server: the HTTP API and SSE stream over one live simulation, and the
+//! built dashboard, from one port.
+//!
+//! # Layout
+//! - [`session`]: the shared live simulation, advanced in real time on its own thread.
+//! - [`api`]: the handlers of `/api/*`.
+//! - [`error`]: the JSON error every handler returns.
+//! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
+
+pub mod api;
+pub mod error;
+pub mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get};
+use tokio::net::TcpListener;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::AppError;
+use crate::session::Session;
+
+/// Largest request body accepted (413 beyond).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub session: Session,
+    /// Required as `Authorization: Bearer <token>` on requests that change something.
+    pub token: Option<String>,
+}
+
+/// The whole application: API, SSE, and the dashboard's files from `dist` if given.
+pub fn app(state: AppState, dist: Option<&Path>) -> Router {
+    let api = Router::new()
+        .route("/health", get(api::health))
+        .route("/topology", get(api::get_topology))
+        .route("/events", get(api::events))
+        .route("/faults", get(api::list_faults).post(api::inject_fault))
+        .route("/faults/{id}", delete(api::revert_fault))
+        .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    let router = Router::new().nest("/api", api);
+    let router = match dist {
+        Some(dist) if dist.join("index.html").is_file() => router.fallback_service(
+            ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))),
+        ),
+        _ => router.fallback(dashboard_missing),
+    };
+    // The dashboard loads only its own scripts; WASM compilation needs 'wasm-unsafe-eval'.
+    router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-inline'; \
+                 style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+}
+
+async fn dashboard_missing() -> impl IntoResponse {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><title>blastradius</title><h1>The dashboard is not built</h1>\
+             <p>The API is up under <code>/api</code>. Build the dashboard with \
+             <code>make run</code> (or <code>trunk build --release --offline</code>) and \
+             start the server with <code>--dist dist</code>.</p>",
+        ),
+    )
+}
+
+/// Refuses requests that change something without the bearer token, when one is set.
+async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if let (true, Some(token)) = (changes, &state.token) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return Err(AppError::Unauthorized);
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Whether binding to `addr` is safe without a token (loopback only).
+pub fn needs_token(addr: &SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The directory the dashboard is served from by default: `dist/` in the working directory.
+pub fn default_dist() -> PathBuf {
+    PathBuf::from("dist")
+}
