@@ -1,1 +1,12 @@
-fn main() {}
+//! The blastradius dashboard: only mounts the app (see `app`).
+
+mod api;
+mod app;
+mod format;
+mod graph;
+mod panel;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -95,7 +95,10 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let changes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if let (true, Some(token)) = (changes, &state.token) {
         let given = request
             .headers()

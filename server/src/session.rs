@@ -86,7 +86,9 @@ impl Session {
     fn lock(&self) -> MutexGuard<'_, Live> {
         // A panic in the simulation thread would poison the lock; the state is still the
         // last consistent one, so keep serving it rather than failing every request.
-        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Advances the simulation every 1/TICK_HZ s until every receiver is gone.

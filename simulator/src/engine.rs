@@ -421,7 +421,9 @@ impl Engine {
     fn ingress(&mut self, service: usize) {
         let next = self.now + self.interarrival(service);
         self.queue.push(next, Event::Ingress { service });
-        let entry = self.services[service].entry.expect("ingress only at entries");
+        let entry = self.services[service]
+            .entry
+            .expect("ingress only at entries");
         self.window.entries[entry].arrivals += 1;
         let path = Arc::new(PathNode {
             service,
@@ -505,8 +507,8 @@ impl Engine {
             if on_path(Some(&self.jobs[job_id].path), model.to) {
                 continue;
             }
-            let extra = model.extra_call_chance > 0.0
-                && self.rng.random::<f64>() < model.extra_call_chance;
+            let extra =
+                model.extra_call_chance > 0.0 && self.rng.random::<f64>() < model.extra_call_chance;
             let count = model.whole_calls + u32::from(extra);
             for _ in 0..count {
                 let call = self.calls.insert(Call {
@@ -640,9 +642,10 @@ impl Engine {
                 record_latency(&mut counters.latency, latency);
             }
             Caller::Call { call, token } => {
-                let half_latency = self.calls.get(call).map_or(0, |c| {
-                    self.dependencies[c.dependency].half_latency
-                });
+                let half_latency = self
+                    .calls
+                    .get(call)
+                    .map_or(0, |c| self.dependencies[c.dependency].half_latency);
                 self.queue
                     .push(self.now + half_latency, Event::CallDone { call, token, ok });
             }

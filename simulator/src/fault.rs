@@ -139,7 +139,13 @@ impl Fault {
 
     /// A short human description: `kill cart`, `kill cart#2`.
     pub fn describe(&self) -> String {
-        let target = match (&self.service, self.instance, &self.from, &self.to, &self.zone) {
+        let target = match (
+            &self.service,
+            self.instance,
+            &self.from,
+            &self.to,
+            &self.zone,
+        ) {
             (Some(s), Some(i), ..) => format!("{s}#{i}"),
             (Some(s), None, ..) => s.clone(),
             (None, _, Some(f), Some(t), _) => format!("{f}->{t}"),

@@ -19,7 +19,11 @@ pub const ROW_GAP: f64 = 110.0;
 /// O((V + E) log V): one shortest-path search from a virtual source linked to every entry.
 pub fn layered(topology: &Topology) -> BTreeMap<String, [f64; 2]> {
     let mut graph = DiGraph::<(), ()>::new();
-    let nodes: Vec<_> = topology.services.iter().map(|_| graph.add_node(())).collect();
+    let nodes: Vec<_> = topology
+        .services
+        .iter()
+        .map(|_| graph.add_node(()))
+        .collect();
     let source = graph.add_node(());
     let index: BTreeMap<&str, usize> = topology
         .services
@@ -51,10 +55,7 @@ pub fn layered(topology: &Topology) -> BTreeMap<String, [f64; 2]> {
     for (column, members) in &columns {
         let offset = (tallest - members.len()) as f64 * ROW_GAP / 2.0;
         for (row, &i) in members.iter().enumerate() {
-            let position = [
-                *column as f64 * COLUMN_GAP,
-                offset + row as f64 * ROW_GAP,
-            ];
+            let position = [*column as f64 * COLUMN_GAP, offset + row as f64 * ROW_GAP];
             positions.insert(topology.services[i].name.clone(), position);
         }
     }

@@ -222,7 +222,10 @@ impl Topology {
             let path = err.path().to_string();
             let inner = err.into_inner();
             // serde_json appends "at line L column C"; keep it, it helps in a big file.
-            TopologyError::at(if path == "." { String::new() } else { path }, inner.to_string())
+            TopologyError::at(
+                if path == "." { String::new() } else { path },
+                inner.to_string(),
+            )
         })?;
         topology.validate()?;
         Ok(topology)
@@ -248,7 +251,10 @@ impl Topology {
             if let Some(first) = index.insert(service.name.as_str(), i) {
                 return Err(TopologyError::at(
                     format!("services[{i}].name"),
-                    format!("'{}' is already the name of services[{first}]", service.name),
+                    format!(
+                        "'{}' is already the name of services[{first}]",
+                        service.name
+                    ),
                 ));
             }
         }
@@ -366,7 +372,12 @@ impl Service {
                 ));
             }
         }
-        check_range(&format!("{at}.service_time_ms"), self.service_time_ms, 0.0, false)?;
+        check_range(
+            &format!("{at}.service_time_ms"),
+            self.service_time_ms,
+            0.0,
+            false,
+        )?;
         check_range(&format!("{at}.ingress_rps"), self.ingress_rps, 0.0, true)?;
         check_share(&format!("{at}.error_rate"), self.error_rate)?;
         if self.zones.is_empty() {
@@ -407,7 +418,12 @@ impl Dependency {
                 &format!("{at}.breaker.error_threshold"),
                 breaker.error_threshold,
             )?;
-            check_range(&format!("{at}.breaker.window_s"), breaker.window_s, 0.0, false)?;
+            check_range(
+                &format!("{at}.breaker.window_s"),
+                breaker.window_s,
+                0.0,
+                false,
+            )?;
             check_range(&format!("{at}.breaker.open_s"), breaker.open_s, 0.0, false)?;
         }
         Ok(())
@@ -479,10 +495,7 @@ mod tests {
                 r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1, "error_rate": 2}]}"#,
                 "services[0].error_rate",
             ),
-            (
-                r#"{"name": "t", "services": [{"name": "a"}]}"#,
-                "services",
-            ),
+            (r#"{"name": "t", "services": [{"name": "a"}]}"#, "services"),
         ];
         for (text, path) in cases {
             let err = Topology::from_json(text).unwrap_err();

@@ -192,10 +192,7 @@ impl Tick {
             .map(|(e, &s)| {
                 let counters = &window.entries[e];
                 let figures = EntryFigures {
-                    availability: ratio(
-                        counters.successes,
-                        counters.successes + counters.failures,
-                    ),
+                    availability: ratio(counters.successes, counters.successes + counters.failures),
                     rps: counters.arrivals as f64 / seconds,
                     p99_ms: millis_at(&counters.latency, 0.99),
                 };

@@ -34,9 +34,15 @@ fn mm1_mean_latency_and_utilisation_match_theory() {
     let window = engine.take_window();
     let server = &window.services[0];
     let mean_ms = server.latency.mean() / 1000.0;
-    assert!((mean_ms - 20.0).abs() < 0.6, "mean latency {mean_ms} ms, expected 20 ms");
+    assert!(
+        (mean_ms - 20.0).abs() < 0.6,
+        "mean latency {mean_ms} ms, expected 20 ms"
+    );
     let utilisation = server.busy_ns as f64 / 2000e9;
-    assert!((utilisation - 0.5).abs() < 0.015, "utilisation {utilisation}, expected 0.5");
+    assert!(
+        (utilisation - 0.5).abs() < 0.015,
+        "utilisation {utilisation}, expected 0.5"
+    );
 }
 
 #[test]
@@ -91,7 +97,11 @@ fn killing_one_instance_loses_only_its_in_flight_work() {
         .unwrap();
     // Calls go to live instances only (skeleton routing), so the two survivors absorb it.
     assert!(availability_until(&mut engine, 20.0) > 0.99);
-    let catalog = engine.topology().services.iter().position(|s| s.name == "catalog");
+    let catalog = engine
+        .topology()
+        .services
+        .iter()
+        .position(|s| s.name == "catalog");
     assert_eq!(engine.instances_up(catalog.unwrap()), 2);
 }
 

@@ -1,0 +1,120 @@
+//! Talking to the server: the SSE stream that feeds the view, and JSON requests for actions.
+
+use leptos::prelude::*;
+use simulator::wire::{ApiError, Snapshot, Tick};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{EventSource, MessageEvent, Request, RequestInit, Response};
+
+/// Whether the stream from the server is flowing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Live,
+    Reconnecting,
+}
+
+/// Opens `/api/events` and keeps `snapshot`, `tick` and `connection` up to date. The
+/// browser's EventSource reconnects by itself; the server answers each connection with a
+/// fresh snapshot, so the view resynchronises after a restart.
+pub fn follow_events(
+    snapshot: RwSignal<Option<Snapshot>>,
+    tick: RwSignal<Option<Tick>>,
+    connection: RwSignal<Connection>,
+) -> Result<(), String> {
+    let source = EventSource::new("/api/events").map_err(js_message)?;
+    let on_snapshot = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some(text) = event.data().as_string() else {
+            return;
+        };
+        match serde_json::from_str::<Snapshot>(&text) {
+            Ok(new) => {
+                tick.set(Some(new.state.clone()));
+                snapshot.set(Some(new));
+                connection.set(Connection::Live);
+            }
+            Err(err) => web_sys::console::error_1(&format!("bad snapshot: {err}").into()),
+        }
+    });
+    let on_tick = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some(text) = event.data().as_string() else {
+            return;
+        };
+        match serde_json::from_str::<Tick>(&text) {
+            Ok(new) => tick.set(Some(new)),
+            Err(err) => web_sys::console::error_1(&format!("bad tick: {err}").into()),
+        }
+    });
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        connection.set(Connection::Reconnecting);
+    });
+    for (name, callback) in [
+        ("snapshot", on_snapshot.as_ref()),
+        ("tick", on_tick.as_ref()),
+        ("error", on_error.as_ref()),
+    ] {
+        source
+            .add_event_listener_with_callback(name, callback.unchecked_ref())
+            .map_err(js_message)?;
+    }
+    // The stream lives as long as the page: hand the callbacks to the browser for good.
+    on_snapshot.forget();
+    on_tick.forget();
+    on_error.forget();
+    std::mem::forget(source);
+    Ok(())
+}
+
+/// Sends a JSON request; on failure, the server's own error message.
+pub async fn send(method: &str, url: &str, body: Option<String>) -> Result<(), String> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = &body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    let request = Request::new_with_str_and_init(url, &init).map_err(js_message)?;
+    if body.is_some() {
+        request
+            .headers()
+            .set("content-type", "application/json")
+            .map_err(js_message)?;
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let response: Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| "the server cannot be reached".to_string())?
+        .dyn_into()
+        .map_err(js_message)?;
+    if response.ok() {
+        return Ok(());
+    }
+    let status = response.status();
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    Err(match serde_json::from_str::<ApiError>(&text) {
+        Ok(ApiError {
+            error,
+            path: Some(path),
+        }) => format!("{path}: {error}"),
+        Ok(ApiError { error, path: None }) => error,
+        Err(_) => format!("the server answered {status}"),
+    })
+}
+
+fn js_message(value: JsValue) -> String {
+    value
+        .as_string()
+        .or_else(|| {
+            value
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{value:?}"))
+}

@@ -1,0 +1,168 @@
+//! The page: a top bar with the overall and per-entry availability, the live graph, and the
+//! side panel for the selected service and the active faults.
+
+use std::collections::VecDeque;
+
+use leptos::prelude::*;
+use simulator::wire::{Snapshot, Tick};
+
+use crate::api::{self, Connection};
+use crate::format;
+use crate::graph::Graph;
+use crate::panel::Panel;
+
+/// Availability points kept for the timeline chart (one per tick: 60 s at 10 Hz).
+pub const HISTORY_LEN: usize = 600;
+
+/// The state every component reads, provided as context by [`App`].
+#[derive(Clone, Copy)]
+pub struct Live {
+    pub snapshot: RwSignal<Option<Snapshot>>,
+    pub tick: RwSignal<Option<Tick>>,
+    pub connection: RwSignal<Connection>,
+    /// The service a click selected.
+    pub selected: RwSignal<Option<String>>,
+    /// The last action's error, shown until the next action.
+    pub notice: RwSignal<Option<String>>,
+    /// `(simulated second, overall availability)`, oldest first.
+    pub history: RwSignal<VecDeque<(f64, Option<f64>)>>,
+}
+
+/// The whole dashboard.
+#[component]
+pub fn App() -> impl IntoView {
+    let live = Live {
+        snapshot: RwSignal::new(None),
+        tick: RwSignal::new(None),
+        connection: RwSignal::new(Connection::Connecting),
+        selected: RwSignal::new(None),
+        notice: RwSignal::new(None),
+        history: RwSignal::new(VecDeque::new()),
+    };
+    provide_context(live);
+    if let Err(err) = api::follow_events(live.snapshot, live.tick, live.connection) {
+        live.notice
+            .set(Some(format!("cannot open the live stream: {err}")));
+    }
+    Effect::new(move |_| {
+        let Some((t, availability)) = live
+            .tick
+            .with(|t| t.as_ref().map(|t| (t.t, t.availability)))
+        else {
+            return;
+        };
+        live.history.update(|history| {
+            // A restarted server starts again from t = 0: start the chart again too.
+            if history.back().is_some_and(|&(last, _)| t < last) {
+                history.clear();
+            }
+            history.push_back((t, availability));
+            while history.len() > HISTORY_LEN {
+                history.pop_front();
+            }
+        });
+    });
+    view! {
+        <header class="topbar">
+            <div class="brand">
+                <span class="logo" aria-hidden="true"></span>
+                <span>"blastradius"</span>
+            </div>
+            <div class="topology-name">
+                {move || live.snapshot.with(|s| s.as_ref().map(|s| s.topology.name.clone()))}
+            </div>
+            <ConnectionBadge/>
+            <div class="clock" title="simulated time">
+                {move || live.tick.with(|t| t.as_ref().map(|t| format!("t = {}", format::clock(t.t))))}
+            </div>
+            <Availability/>
+        </header>
+        <main class="layout">
+            <section class="canvas">
+                <Graph/>
+            </section>
+            <aside class="side">
+                <Panel/>
+            </aside>
+        </main>
+    }
+}
+
+/// Whether the view is live, and says so when it is not.
+#[component]
+fn ConnectionBadge() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let state = move || match live.connection.get() {
+        Connection::Connecting => ("connecting", "Connecting…"),
+        Connection::Live => ("live", "Live"),
+        Connection::Reconnecting => ("reconnecting", "Reconnecting…"),
+    };
+    view! {
+        <div class="connection" data-testid="connection" data-state=move || state().0>
+            <span class="dot"></span>
+            {move || state().1}
+        </div>
+    }
+}
+
+/// Overall availability and each entry point's, over the last second of simulated time.
+#[component]
+fn Availability() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let entries = move || {
+        live.tick.with(|t| {
+            t.as_ref()
+                .map(|t| t.entries.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    };
+    let overall = move || live.tick.with(|t| t.as_ref().and_then(|t| t.availability));
+    view! {
+        <div class="kpis">
+            <For each=entries key=|name| name.clone() let:name>
+                <EntryAvailability name=name/>
+            </For>
+            <div class="kpi overall" data-level=move || level(overall())>
+                <span class="label">"Availability"</span>
+                <span class="value" data-testid="availability">
+                    {move || format::percent(overall())}
+                </span>
+            </div>
+        </div>
+    }
+}
+
+/// One entry point's availability.
+#[component]
+fn EntryAvailability(
+    /// The entry point's service name.
+    name: String,
+) -> impl IntoView {
+    let live = expect_context::<Live>();
+    let key = name.clone();
+    let value = Memo::new(move |_| {
+        live.tick.with(|t| {
+            t.as_ref()
+                .and_then(|t| t.entries.get(&key))
+                .and_then(|e| e.availability)
+        })
+    });
+    view! {
+        <div class="kpi" data-level=move || level(value.get())>
+            <span class="label">{name.clone()}</span>
+            <span class="value" data-testid=format!("availability-{name}")>
+                {move || format::percent(value.get())}
+            </span>
+        </div>
+    }
+}
+
+/// The colour class of an availability figure.
+pub fn level(share: Option<f64>) -> &'static str {
+    match share {
+        None => "none",
+        Some(s) if s >= 0.999 => "good",
+        Some(s) if s >= 0.95 => "warn",
+        Some(_) => "bad",
+    }
+}

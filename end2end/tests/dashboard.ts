@@ -1,0 +1,50 @@
+import { expect, type Locator, type Page } from '@playwright/test';
+
+/** Page object of the live dashboard: finds things only by the SPEC's data-testid names. */
+export class Dashboard {
+  constructor(readonly page: Page) {}
+
+  async open() {
+    await this.page.goto('/');
+    await expect(this.page.getByTestId('graph')).toBeVisible();
+    await expect(this.page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+  }
+
+  node(service: string): Locator {
+    return this.page.getByTestId(`node-${service}`);
+  }
+
+  edge(from: string, to: string): Locator {
+    return this.page.getByTestId(`edge-${from}-${to}`);
+  }
+
+  async select(service: string) {
+    await this.node(service).click();
+  }
+
+  async kill() {
+    await this.page.getByTestId('kill').click();
+  }
+
+  async revive() {
+    await this.page.getByTestId('revive').click();
+  }
+
+  faultList(): Locator {
+    return this.page.getByTestId('fault-list');
+  }
+
+  /** Overall availability as a share (the page shows it as text like `99.2%`). */
+  async availability(testId = 'availability'): Promise<number> {
+    const text = (await this.page.getByTestId(testId).textContent()) ?? '';
+    const match = text.match(/([\d.]+)%/);
+    return match ? Number(match[1]) / 100 : NaN;
+  }
+
+  /** Waits until the availability shown satisfies `predicate`. */
+  async expectAvailability(predicate: (share: number) => boolean, testId = 'availability') {
+    await expect
+      .poll(() => this.availability(testId), { timeout: 10_000, intervals: [100] })
+      .toSatisfy(predicate);
+  }
+}

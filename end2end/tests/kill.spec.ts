@@ -1,0 +1,62 @@
+import { expect, test } from '@playwright/test';
+import { Dashboard } from './dashboard';
+
+test('the live graph shows every service of the demo and its edges', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  for (const service of ['web', 'mobile-api', 'catalog', 'catalog-db', 'payments']) {
+    await expect(dashboard.node(service)).toHaveAttribute('data-health', 'healthy');
+  }
+  await expect(dashboard.edge('catalog', 'catalog-db')).toBeVisible();
+  await dashboard.expectAvailability((a) => a > 0.99);
+  await dashboard.expectAvailability((a) => a > 0.99, 'availability-web');
+});
+
+test('a kill in one browser shows in another, and revive brings it back', async ({ browser }) => {
+  const first = await browser.newContext();
+  const second = await browser.newContext();
+  const a = new Dashboard(await first.newPage());
+  const b = new Dashboard(await second.newPage());
+  await a.open();
+  await b.open();
+  try {
+    await a.select('catalog-db');
+    await expect(a.node('catalog-db')).toHaveClass(/selected/);
+    await a.kill();
+
+    // Both browsers see it down, with the fault listed and availability collapsing:
+    // every request of both entries reads the catalog, which needs catalog-db.
+    for (const view of [a, b]) {
+      await expect(view.node('catalog-db')).toHaveAttribute('data-health', 'down');
+      await expect(view.faultList()).toContainText('kill catalog-db');
+      await view.expectAvailability((share) => share < 0.05);
+    }
+
+    await a.revive();
+    for (const view of [a, b]) {
+      await expect(view.node('catalog-db')).not.toHaveAttribute('data-health', 'down');
+      await expect(view.faultList()).not.toContainText('catalog-db');
+      await view.expectAvailability((share) => share > 0.99);
+    }
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
+
+test('a fault the server refuses shows its message', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  // Nothing selected: the chaos buttons are disabled rather than failing.
+  await expect(page.getByTestId('kill')).toBeDisabled();
+  await expect(page.getByTestId('revive')).toBeDisabled();
+  // The API names the bad field.
+  const response = await page.request.post('/api/faults', {
+    data: { kind: 'kill', service: 'nope' },
+  });
+  expect(response.status()).toBe(422);
+  expect(await response.json()).toEqual({
+    error: "no service is named 'nope'",
+    path: 'service',
+  });
+});

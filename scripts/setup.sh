@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building and testing blastradius needs, skipping what is already there:
+# the wasm32 target, Trunk, the wasm-bindgen CLI matching Cargo.lock, and the npm packages
+# of end2end/ (Playwright and the binaryen wasm-opt). With --browser, also Chromium.
+# Safe to run again and again; quick when everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TRUNK_VERSION=0.21.14
+export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+  step "installing Trunk $TRUNK_VERSION (about 8 minutes on 2 cores, once)"
+  # 0.22 needs a newer rustc; rustls avoids a system OpenSSL.
+  cargo install --locked trunk --version "$TRUNK_VERSION" --no-default-features --features rustls
+fi
+
+# Trunk needs the wasm-bindgen CLI of exactly the version the app links against.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -z "$bindgen_version" ]; then
+  echo "setup: cannot find wasm-bindgen's version in Cargo.lock" >&2
+  exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" ]; then
+  step "installing wasm-bindgen-cli $bindgen_version (about 3 minutes, once)"
+  # Not --locked: its lockfile pins a crate version the registry mirror lacks.
+  cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+# Playwright and wasm-opt (npm's binaryen: Debian's is too old and breaks the module).
+if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ] \
+  || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  step "installing the npm packages of end2end/"
+  (cd end2end && npm ci --no-audit --no-fund)
+fi
+
+if [ "${1:-}" = "--browser" ] && ! command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null; then
+  step "installing Chromium (Debian package)"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi

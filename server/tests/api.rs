@@ -1,0 +1,244 @@
+//! The HTTP API, route by route, without a socket (`tower::ServiceExt::oneshot`), and the SSE
+//! stream over a real server on port 0.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use server::session::Session;
+use server::{AppState, BODY_LIMIT, app};
+use simulator::templates;
+use simulator::wire::{Snapshot, Tick};
+use tower::ServiceExt;
+
+fn router(token: Option<&str>) -> Router {
+    let state = AppState {
+        session: Session::start(templates::demo(), 1),
+        token: token.map(str::to_string),
+    };
+    app(state, None)
+}
+
+async fn call(router: &Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    call_with(router, Request::builder().method(method).uri(uri), body).await
+}
+
+async fn call_with(
+    router: &Router,
+    builder: axum::http::request::Builder,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let request = builder
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.unwrap_or_default().to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, value)
+}
+
+#[tokio::test]
+async fn health_is_ok() {
+    let (status, body) = call(&router(None), "GET", "/api/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn topology_is_the_live_one_in_the_file_format() {
+    let (status, body) = call(&router(None), "GET", "/api/topology", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let topology = simulator::Topology::from_json(&body.to_string()).unwrap();
+    assert_eq!(topology, templates::demo());
+}
+
+#[tokio::test]
+async fn fault_inject_list_revert() {
+    let router = router(None);
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/api/faults",
+        Some(r#"{"kind": "kill", "service": "cart", "instance": 2}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = body["id"].as_u64().unwrap();
+
+    let (status, mut list) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // The simulation runs on while the test does: when the fault started is not fixed.
+    assert!(list[0]["start_s"].as_f64().unwrap() >= 0.0);
+    list[0].as_object_mut().unwrap().remove("start_s");
+    assert_eq!(
+        list,
+        json!([{"id": id, "kind": "kill", "service": "cart", "instance": 2, "state": "active",
+                "description": "kill cart#2"}])
+    );
+
+    let (status, _) = call(&router, "DELETE", &format!("/api/faults/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(list, json!([]));
+    let (status, body) = call(&router, "DELETE", &format!("/api/faults/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].as_str().unwrap().contains(&id.to_string()));
+}
+
+#[tokio::test]
+async fn bad_faults_name_what_is_wrong() {
+    let router = router(None);
+    let cases = [
+        (
+            r#"{"kind": "kill", "service": "nope"}"#,
+            422,
+            Some("service"),
+        ),
+        (
+            r#"{"kind": "kill", "service": "cart", "instance": 3}"#,
+            422,
+            Some("instance"),
+        ),
+        (r#"{"kind": "kill", "servce": "cart"}"#, 422, Some("servce")),
+        (
+            r#"{"kind": "explode", "service": "cart"}"#,
+            422,
+            Some("kind"),
+        ),
+        (r#"{"kind": "hang", "service": "cart"}"#, 422, Some("kind")),
+        (
+            r#"{"kind": "kill", "service": "cart", "at_s": -1}"#,
+            422,
+            Some("at_s"),
+        ),
+        (r#"{"kind": "kill", "#, 400, None),
+        ("", 400, None),
+    ];
+    for (body, status, path) in cases {
+        let (got, answer) = call(&router, "POST", "/api/faults", Some(body)).await;
+        assert_eq!(got.as_u16(), status, "for {body}: {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
+        assert_eq!(answer["path"].as_str(), path, "for {body}: {answer}");
+    }
+    let (status, body) = call(&router, "DELETE", "/api/faults/abc", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("abc"));
+    let (_, list) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(list, json!([]), "refused faults change nothing");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let body = format!(
+        r#"{{"kind": "kill", "service": "{}"}}"#,
+        "x".repeat(BODY_LIMIT)
+    );
+    let (status, _) = call(&router(None), "POST", "/api/faults", Some(&body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_json_404s() {
+    let (status, body) = call(&router(None), "GET", "/api/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn with_a_token_changes_need_it_and_reads_do_not() {
+    let router = router(Some("s3cret"));
+    let kill = r#"{"kind": "kill", "service": "cart"}"#;
+    let (status, body) = call(&router, "POST", "/api/faults", Some(kill)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"].as_str().unwrap().contains("Bearer"));
+    let wrong = Request::builder()
+        .method("POST")
+        .uri("/api/faults")
+        .header(header::AUTHORIZATION, "Bearer nope");
+    assert_eq!(
+        call_with(&router, wrong, Some(kill)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let right = Request::builder()
+        .method("POST")
+        .uri("/api/faults")
+        .header(header::AUTHORIZATION, "Bearer s3cret");
+    assert_eq!(
+        call_with(&router, right, Some(kill)).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&router, "GET", "/api/faults", None).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn dashboard_missing_is_explained() {
+    let request = Request::builder().uri("/").body(Body::empty()).unwrap();
+    let response = router(None).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response
+            .headers()
+            .contains_key(header::CONTENT_SECURITY_POLICY)
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&bytes).contains("not built"));
+}
+
+/// Reads SSE events `(name, data)` from a live server until `count` have arrived.
+async fn read_events(url: &str, count: usize) -> Vec<(String, String)> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request =
+        format!("GET /api/events HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    let (mut events, mut name) = (Vec::new(), String::new());
+    while events.len() < count {
+        let line = lines.next_line().await.unwrap().expect("stream open");
+        // Chunked transfer encoding: each event line sits between chunk-size lines.
+        if let Some(rest) = line.strip_prefix("event: ") {
+            name = rest.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            events.push((std::mem::take(&mut name), data.to_string()));
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn events_stream_a_snapshot_then_ticks_at_10_hz() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = router(None);
+    tokio::spawn(server::run(listener, router, std::future::pending()));
+
+    let started = std::time::Instant::now();
+    let events = tokio::time::timeout(std::time::Duration::from_secs(10), read_events(&url, 6))
+        .await
+        .expect("six events within 10 s");
+    assert_eq!(events[0].0, "snapshot");
+    let snapshot: Snapshot = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(snapshot.topology.name, "shop");
+    assert_eq!(snapshot.positions.len(), snapshot.topology.services.len());
+    let mut last_t = snapshot.state.t;
+    for (name, data) in &events[1..] {
+        assert_eq!(name, "tick");
+        let tick: Tick = serde_json::from_str(data).unwrap();
+        assert!(tick.t > last_t, "simulated time moves on");
+        assert_eq!(tick.services.len(), 13);
+        last_t = tick.t;
+    }
+    // Five ticks at 10 Hz take about 0.5 s; a generous bound keeps this from being flaky
+    // while still failing if ticks came at 1 Hz.
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+}
