@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --browser
-export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PWD/end2end/node_modules/.bin:$PATH"
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -44,7 +44,11 @@ export class Dashboard {
   /** Waits until the availability shown satisfies `predicate`. */
   async expectAvailability(predicate: (share: number) => boolean, testId = 'availability') {
     await expect
-      .poll(() => this.availability(testId), { timeout: 10_000, intervals: [100] })
-      .toSatisfy(predicate);
+      .poll(async () => predicate(await this.availability(testId)), {
+        timeout: 10_000,
+        intervals: [100],
+        message: `${testId} never reached the expected range`,
+      })
+      .toBe(true);
   }
 }

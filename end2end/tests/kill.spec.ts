@@ -44,7 +44,7 @@ test('a kill in one browser shows in another, and revive brings it back', async 
   }
 });
 
-test('a fault the server refuses shows its message', async ({ page }) => {
+test('chaos buttons wait for a selection, and the API names a bad fault field', async ({ page }) => {
   const dashboard = new Dashboard(page);
   await dashboard.open();
   // Nothing selected: the chaos buttons are disabled rather than failing.
