@@ -38,7 +38,7 @@ pub fn Panel() -> impl IntoView {
                 })
         }}
         <section class="panel-card">
-            <h3>"Availability · last 60 s"</h3>
+            <h3>"Availability, last minute"</h3>
             <Timeline/>
         </section>
         <FaultList/>
@@ -242,7 +242,7 @@ fn FaultList() -> impl IntoView {
                 <For each=faults key=|fault| (fault.id, fault.state.clone()) let:fault>
                     <li data-state=fault.state.clone()>
                         <span class="fault-kind">{fault.fault.kind.name()}</span>
-                        <span class="fault-target">{fault.description.clone()}</span>
+                        <span class="fault-target" title=fault.description.clone()>{fault.fault.target()}</span>
                         <span class="fault-time">{format!("at {}", format::clock(fault.start_s))}</span>
                         <button
                             class="small"

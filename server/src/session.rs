@@ -18,6 +18,9 @@ use tokio::sync::watch;
 /// Ticks per real second.
 pub const TICK_HZ: u32 = 10;
 
+/// Most real time one tick simulates, however long it was since the last one.
+const MAX_CATCH_UP: Duration = Duration::from_secs(1);
+
 /// Simulated time the live figures cover (a rolling window).
 const FIGURES_SPAN_S: f64 = 1.0;
 
@@ -100,7 +103,9 @@ impl Session {
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
             next += period;
             let now = Instant::now();
-            let elapsed = now - last;
+            // After a stall (a suspended laptop, a debugger), skip the lost time rather than
+            // hold the lock for as long as simulating all of it would take.
+            let elapsed = (now - last).min(MAX_CATCH_UP);
             last = now;
             let tick = {
                 let mut live = self.lock();

@@ -108,7 +108,12 @@ async fn bad_faults_name_what_is_wrong() {
             422,
             Some("kind"),
         ),
-        (r#"{"kind": "hang", "service": "cart"}"#, 422, Some("kind")),
+        (r#"{"kind": "latency", "service": "cart"}"#, 422, Some("ms")),
+        (
+            r#"{"kind": "zone", "service": "cart", "zone": "a"}"#,
+            422,
+            Some("service"),
+        ),
         (
             r#"{"kind": "kill", "service": "cart", "at_s": -1}"#,
             422,

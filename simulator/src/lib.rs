@@ -9,7 +9,8 @@
 //! - [`topology`]: the topology file (SPEC contract), defaults, parsing and validation.
 //! - [`fault`]: faults and their targets (SPEC contract).
 //! - [`queue`]: the `(time, sequence)`-ordered event queue and simulated time units.
-//! - [`engine`]: the discrete-event simulation.
+//! - [`engine`]: the discrete-event simulation, with routing (`engine::routing`) and
+//!   circuit breakers (`engine::breaker`).
 //! - [`measure`]: counters per window and their rolling aggregate.
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
 //! - [`layout`]: node positions for drawing.

@@ -29,6 +29,8 @@ pub struct ServiceCounters {
     pub failures: u64,
     /// Failures because the queue was full or no instance could take the call.
     pub rejected: u64,
+    /// Retried calls to this service.
+    pub retries: u64,
     /// Time from arrival at the service to its answer, of executions that answered.
     pub latency: LatencyHistogram,
     /// Slot-nanoseconds spent busy, for utilisation.
@@ -42,6 +44,7 @@ impl Default for ServiceCounters {
             successes: 0,
             failures: 0,
             rejected: 0,
+            retries: 0,
             latency: new_histogram(),
             busy_ns: 0,
         }
@@ -54,6 +57,7 @@ impl ServiceCounters {
         self.successes += other.successes;
         self.failures += other.failures;
         self.rejected += other.rejected;
+        self.retries += other.retries;
         self.latency
             .add(&other.latency)
             .expect("histograms share their bounds");

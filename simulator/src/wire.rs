@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ActiveFault, Engine, FaultId, FaultState};
+use crate::engine::{ActiveFault, BreakerState, COMPONENTS, Engine, FaultId, FaultState};
 use crate::fault::Fault;
 use crate::measure::{Window, ratio};
 use crate::queue::NANOS_PER_SEC;
-use crate::topology::Topology;
+use crate::topology::{RoutingMode, Topology};
 
 /// How a node is drawn: `down` has no instance up; `degraded` lost instances or fails more
 /// than [`DEGRADED_BELOW`] of its work; `healthy` otherwise.
@@ -43,6 +43,8 @@ pub struct ServiceFigures {
     pub replicas: u32,
     /// Which instances (counted from 1, in order) are up.
     pub instances_up: Vec<bool>,
+    /// Each instance's state: `up`, `down` (killed) or `hung`.
+    pub instances: Vec<String>,
     pub health: Health,
     /// Executions arriving per second.
     pub rps: f64,
@@ -71,6 +73,12 @@ pub struct LinkFigures {
     pub rps: f64,
     /// Failed attempts / attempts; `None` when there were none.
     pub error_rate: Option<f64>,
+    /// `closed`, `open` or `half_open`; absent without a breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerState>,
+    /// Cut by a partition fault.
+    #[serde(default)]
+    pub partitioned: bool,
 }
 
 /// A fault as the API lists it.
@@ -116,6 +124,9 @@ pub struct Tick {
     pub faults: Vec<FaultRecord>,
     /// Simulated seconds per real second (0 while paused).
     pub speed: f64,
+    pub routing_mode: RoutingMode,
+    /// The routing components (`dns`, `lb`, `registry`): `up`, `down` or `hung`.
+    pub components: BTreeMap<String, String>,
 }
 
 /// The `snapshot` event: everything a new viewer needs to draw the run.
@@ -175,6 +186,9 @@ impl Tick {
                     instances_up: (0..service.replicas as usize)
                         .map(|k| engine.instance_up(i, k))
                         .collect(),
+                    instances: (0..service.replicas as usize)
+                        .map(|k| engine.instance_liveness(i, k).as_str().to_string())
+                        .collect(),
                     health,
                     rps: counters.arrivals as f64 / seconds,
                     success_rate,
@@ -203,11 +217,21 @@ impl Tick {
             .dependencies
             .iter()
             .zip(&window.links)
-            .map(|(dep, counters)| LinkFigures {
+            .enumerate()
+            .map(|(d, (dep, counters))| LinkFigures {
                 from: dep.from.clone(),
                 to: dep.to.clone(),
                 rps: counters.calls as f64 / seconds,
                 error_rate: ratio(counters.failures, counters.calls),
+                breaker: engine.breaker_state(d),
+                partitioned: engine.partitioned(d),
+            })
+            .collect();
+        let components = COMPONENTS
+            .iter()
+            .filter_map(|name| {
+                let state = engine.component_liveness(name)?;
+                Some((name.to_string(), state.as_str().to_string()))
             })
             .collect();
         Tick {
@@ -218,6 +242,8 @@ impl Tick {
             links,
             faults: engine.faults().map(FaultRecord::from_active).collect(),
             speed,
+            routing_mode: engine.routing_mode(),
+            components,
         }
     }
 }

@@ -1,0 +1,1381 @@
+//! The discrete-event engine (SPEC "Request semantics", "Routing modes", "Faults").
+//!
+//! Instances have `concurrency` slots and a bounded FIFO queue; outside clients send
+//! Poisson arrivals to entry points; a request does its own work, then calls its
+//! dependencies in parallel (fractional `calls`, optional calls, never a service already on
+//! its call path), holding its slot until every call has returned. Calls add latency, time
+//! out, retry with backoff, pass circuit breakers, and find an instance through the routing
+//! mode: cached DNS answers, the central load balancer, or smart clients' routing tables fed
+//! by the registry. Every fault kind of SPEC is applied and reverted while running.
+//!
+//! Outside requests are calls too — from the entry's clients, with no latency, a
+//! [`OUTSIDE_TIMEOUT_S`] timeout and no retries — so every request ends exactly once.
+
+mod breaker;
+mod routing;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+pub use breaker::BreakerState;
+use breaker::{Admission, CircuitBreaker};
+use routing::{Client, Resolution, Router};
+
+use crate::fault::{Fault, FaultError, FaultKind};
+use crate::measure::{Window, record_latency};
+use crate::queue::{EventQueue, Nanos, millis, secs};
+use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
+
+/// Identifies an injected fault for its whole life (listing and reverting).
+pub type FaultId = u64;
+
+/// How long outside clients wait for an answer before counting the request as failed.
+pub const OUTSIDE_TIMEOUT_S: f64 = 10.0;
+
+type JobId = usize;
+type CallId = usize;
+
+/// The routing infrastructure components, by index.
+pub const COMPONENTS: [&str; 3] = ["dns", "lb", "registry"];
+const DNS: usize = 0;
+const LB: usize = 1;
+const REGISTRY: usize = 2;
+
+/// Where a fault stands in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultState {
+    /// Waits for its `at_s`.
+    Pending,
+    Active,
+}
+
+/// A fault injected into the engine, with its id and simulated start time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveFault {
+    pub id: FaultId,
+    pub fault: Fault,
+    pub state: FaultState,
+    pub start: Nanos,
+    /// Instances a `monkey` fault has killed and not yet revived: `(service, instance)`.
+    pub victims: Vec<(usize, usize)>,
+}
+
+/// Whether an instance or component answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Up,
+    /// Killed: refuses connections.
+    Down,
+    /// Hung: accepts and never answers.
+    Hung,
+}
+
+impl Liveness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Up => "up",
+            Liveness::Down => "down",
+            Liveness::Hung => "hung",
+        }
+    }
+}
+
+/// A service compiled for the hot loop: plain numbers and indices, no names.
+struct ServiceModel {
+    concurrency: u32,
+    queue_limit: usize,
+    mean_work_ns: f64,
+    dist: ServiceTimeDist,
+    error_rate: f64,
+    /// Indices into `Topology::dependencies` of the calls this service makes.
+    calls: Vec<usize>,
+    /// Index among entry points, if outside clients call this service.
+    entry: Option<usize>,
+    /// Zone index of each instance.
+    zones: Vec<String>,
+}
+
+struct DependencyModel {
+    to: usize,
+    whole_calls: u32,
+    extra_call_chance: f64,
+    required: bool,
+    half_latency: Nanos,
+    timeout: Nanos,
+    retries: u32,
+    backoff: Nanos,
+}
+
+/// The effects of active faults on one instance.
+#[derive(Clone, Copy, PartialEq)]
+struct InstanceFaults {
+    down: bool,
+    hung: bool,
+    slow: f64,
+    extra_latency: Nanos,
+    errors: f64,
+}
+
+impl Default for InstanceFaults {
+    fn default() -> Self {
+        InstanceFaults {
+            down: false,
+            hung: false,
+            slow: 1.0,
+            extra_latency: 0,
+            errors: 0.0,
+        }
+    }
+}
+
+struct Instance {
+    busy: u32,
+    waiting: VecDeque<JobId>,
+    /// Bumped by every kill, so work started before it is recognised as lost.
+    epoch: u32,
+    faults: InstanceFaults,
+}
+
+impl Instance {
+    fn liveness(&self) -> Liveness {
+        match (self.faults.down, self.faults.hung) {
+            (true, _) => Liveness::Down,
+            (false, true) => Liveness::Hung,
+            (false, false) => Liveness::Up,
+        }
+    }
+}
+
+/// The effects of active faults on one dependency, and its breaker.
+#[derive(Default)]
+struct Link {
+    partitioned: bool,
+    extra_half_latency: Nanos,
+    errors: f64,
+    breaker: Option<CircuitBreaker>,
+}
+
+/// A request's path through the services, newest first; shared by the calls it makes.
+struct PathNode {
+    service: usize,
+    parent: Option<Arc<PathNode>>,
+}
+
+fn on_path(mut node: Option<&Arc<PathNode>>, service: usize) -> bool {
+    while let Some(n) = node {
+        if n.service == service {
+            return true;
+        }
+        node = n.parent.as_ref();
+    }
+    false
+}
+
+/// One execution of a service at one instance, answering call attempt `token` of `call`.
+struct Job {
+    service: usize,
+    instance: usize,
+    epoch: u32,
+    call: CallId,
+    token: u64,
+    arrived: Nanos,
+    path: Arc<PathNode>,
+    pending_calls: u32,
+    failed: bool,
+    /// Whether the job took a concurrency slot (it started its work).
+    holds_slot: bool,
+}
+
+/// One logical call with its retries: from a job over a dependency, or from outside.
+struct Call {
+    /// The job waiting for it; `None` for an outside request.
+    job: Option<JobId>,
+    /// The dependency it goes over; `None` for an outside request.
+    dependency: Option<usize>,
+    to: usize,
+    client: Client,
+    attempt: u32,
+    /// Identifies the attempt in flight; answers to older attempts are ignored.
+    token: u64,
+    started: Nanos,
+    admission: Admission,
+    /// Instance the attempt in flight went to.
+    target: Option<usize>,
+    /// Whether the attempt in flight went through the load balancer.
+    via_lb: bool,
+}
+
+enum Event {
+    Ingress {
+        service: usize,
+    },
+    Arrive {
+        job: JobId,
+    },
+    WorkDone {
+        job: JobId,
+    },
+    CallStart {
+        call: CallId,
+    },
+    CallDone {
+        call: CallId,
+        token: u64,
+        ok: bool,
+    },
+    Probe,
+    RegistryExpire {
+        service: usize,
+        instance: usize,
+        epoch: u32,
+    },
+    RegistryResync,
+    Publish {
+        service: usize,
+        instance: usize,
+        present: bool,
+    },
+    FaultStart {
+        id: FaultId,
+    },
+    FaultEnd {
+        id: FaultId,
+    },
+    MonkeyStrike {
+        id: FaultId,
+    },
+    MonkeyRevive {
+        id: FaultId,
+        victim: (usize, usize),
+    },
+}
+
+/// What routing decided for one call attempt.
+enum Route {
+    /// Go to this instance, `extra` nanoseconds later each way (the load balancer's hop).
+    Instance { instance: usize, extra: Nanos },
+    /// Fails after `delay` (connection refused, no instance known, resolver down).
+    Refused { delay: Nanos },
+    /// Never answered: the caller times out (a hung router).
+    Blackhole,
+}
+
+/// The simulation of one topology from one seed.
+pub struct Engine {
+    topology: Topology,
+    services: Vec<ServiceModel>,
+    dependencies: Vec<DependencyModel>,
+    entries: Vec<usize>,
+    instances: Vec<Vec<Instance>>,
+    links: Vec<Link>,
+    components: [InstanceFaults; 3],
+    mode: RoutingMode,
+    router: Router,
+    cursors: BTreeMap<(Client, usize), usize>,
+    lb_half_latency: Nanos,
+    busy_slots: Vec<u32>,
+    busy_since: Vec<Nanos>,
+    jobs: Slab<Job>,
+    calls: Slab<Call>,
+    next_token: u64,
+    queue: EventQueue<Event>,
+    rng: Pcg64Mcg,
+    now: Nanos,
+    window: Window,
+    faults: BTreeMap<FaultId, ActiveFault>,
+    next_fault: FaultId,
+    events: u64,
+    hops: u64,
+}
+
+impl Engine {
+    /// Starts a simulation of `topology` (already validated) at time zero.
+    pub fn new(topology: Topology, seed: u64) -> Engine {
+        let index: BTreeMap<&str, usize> = topology
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let mut entries = Vec::new();
+        let mut services: Vec<ServiceModel> = topology
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ServiceModel {
+                concurrency: s.concurrency,
+                queue_limit: s.queue_limit as usize,
+                mean_work_ns: s.service_time_ms * 1e6,
+                dist: s.service_time_dist,
+                error_rate: s.error_rate,
+                calls: Vec::new(),
+                entry: s.is_entry().then(|| {
+                    entries.push(i);
+                    entries.len() - 1
+                }),
+                zones: (1..=s.replicas).map(|k| s.zone_of(k).to_string()).collect(),
+            })
+            .collect();
+        let dependencies = topology
+            .dependencies
+            .iter()
+            .enumerate()
+            .map(|(d, dep)| {
+                services[index[dep.from.as_str()]].calls.push(d);
+                DependencyModel {
+                    to: index[dep.to.as_str()],
+                    whole_calls: dep.calls.floor() as u32,
+                    extra_call_chance: dep.calls.fract(),
+                    required: dep.required,
+                    half_latency: millis(dep.latency_ms / 2.0),
+                    timeout: millis(dep.timeout_ms),
+                    retries: dep.retries,
+                    backoff: millis(dep.retry_backoff_ms),
+                }
+            })
+            .collect();
+        let links = topology
+            .dependencies
+            .iter()
+            .map(|dep| Link {
+                breaker: dep.breaker.as_ref().map(CircuitBreaker::new),
+                ..Link::default()
+            })
+            .collect();
+        let replicas: Vec<u32> = topology.services.iter().map(|s| s.replicas).collect();
+        let instances = replicas
+            .iter()
+            .map(|&r| {
+                (0..r)
+                    .map(|_| Instance {
+                        busy: 0,
+                        waiting: VecDeque::new(),
+                        epoch: 0,
+                        faults: InstanceFaults::default(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let n = topology.services.len();
+        let window = Window::new(0, n, entries.len(), topology.dependencies.len());
+        let router = Router::new(&topology.routing, &replicas);
+        let mut engine = Engine {
+            services,
+            dependencies,
+            instances,
+            links,
+            components: [InstanceFaults::default(); 3],
+            mode: topology.routing.mode,
+            lb_half_latency: millis(topology.routing.lb_latency_ms / 2.0),
+            router,
+            cursors: BTreeMap::new(),
+            busy_slots: vec![0; n],
+            busy_since: vec![0; n],
+            jobs: Slab::default(),
+            calls: Slab::default(),
+            next_token: 0,
+            queue: EventQueue::default(),
+            rng: Pcg64Mcg::seed_from_u64(seed),
+            now: 0,
+            window,
+            faults: BTreeMap::new(),
+            next_fault: 1,
+            events: 0,
+            hops: 0,
+            entries,
+            topology,
+        };
+        for service in engine.entries.clone() {
+            let first = engine.interarrival(service);
+            engine.queue.push(first, Event::Ingress { service });
+        }
+        let first_probe = engine.router.checker.interval;
+        engine.queue.push(first_probe, Event::Probe);
+        engine
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// Events processed since the start.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Service-level executions since the start (retries included).
+    pub fn hops(&self) -> u64 {
+        self.hops
+    }
+
+    /// Requests and calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Indices of the entry-point services, in service order.
+    pub fn entries(&self) -> &[usize] {
+        &self.entries
+    }
+
+    pub fn routing_mode(&self) -> RoutingMode {
+        self.mode
+    }
+
+    /// Switches the routing mode while running. Clients start with empty caches and
+    /// tables in the new mode; the health checker and registry kept running all along.
+    pub fn set_routing_mode(&mut self, mode: RoutingMode) {
+        if mode != self.mode {
+            self.mode = mode;
+            self.router.forget_clients();
+            self.cursors.clear();
+        }
+    }
+
+    /// Instances of `service` (by index) that are up (neither killed nor hung).
+    pub fn instances_up(&self, service: usize) -> u32 {
+        self.instances[service]
+            .iter()
+            .filter(|i| i.liveness() == Liveness::Up)
+            .count() as u32
+    }
+
+    /// Whether instance `instance` (counted from 0) of `service` is up, down or hung.
+    pub fn instance_liveness(&self, service: usize, instance: usize) -> Liveness {
+        self.instances[service][instance].liveness()
+    }
+
+    /// Whether instance `instance` (counted from 0) of `service` is up.
+    pub fn instance_up(&self, service: usize, instance: usize) -> bool {
+        self.instance_liveness(service, instance) == Liveness::Up
+    }
+
+    /// The state of routing component `name` (`dns`, `lb` or `registry`).
+    pub fn component_liveness(&self, name: &str) -> Option<Liveness> {
+        let index = COMPONENTS.iter().position(|c| *c == name)?;
+        let faults = &self.components[index];
+        Some(match (faults.down, faults.hung) {
+            (true, _) => Liveness::Down,
+            (false, true) => Liveness::Hung,
+            _ => Liveness::Up,
+        })
+    }
+
+    /// The breaker state of dependency `dependency`, if it has a breaker.
+    pub fn breaker_state(&self, dependency: usize) -> Option<BreakerState> {
+        self.links[dependency].breaker.as_ref().map(|b| b.state())
+    }
+
+    /// Whether dependency `dependency` is cut by a partition.
+    pub fn partitioned(&self, dependency: usize) -> bool {
+        self.links[dependency].partitioned
+    }
+
+    /// Whether smart clients currently list instance `instance` of `service` (their shared
+    /// view of the registry, before local outlier ejection).
+    pub fn listed_by_registry(&self, service: usize, instance: usize) -> bool {
+        self.router.registry.published(service)[instance]
+    }
+
+    /// Whether the health checker of `dns` and `lb` holds the instance healthy.
+    pub fn healthy_by_checker(&self, service: usize, instance: usize) -> bool {
+        self.router.checker.healthy(service)[instance]
+    }
+
+    /// Processes every event up to and including time `until`, then sets the clock to it.
+    pub fn run_until(&mut self, until: Nanos) {
+        while let Some(time) = self.queue.peek_time() {
+            if time > until {
+                break;
+            }
+            let (time, event) = self.queue.pop().expect("peeked");
+            self.now = time;
+            self.events += 1;
+            self.handle(event);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Everything counted since the last call (or the start), and a fresh window.
+    pub fn take_window(&mut self) -> Window {
+        for service in 0..self.services.len() {
+            self.account_busy(service);
+        }
+        let mut next = Window::new(
+            self.now,
+            self.services.len(),
+            self.entries.len(),
+            self.dependencies.len(),
+        );
+        std::mem::swap(&mut next, &mut self.window);
+        next.end = self.now;
+        next
+    }
+
+    /// Injects `fault`, starting at its `at_s` (or now, if that has passed or is absent) and
+    /// reverting itself after `duration_s` if given.
+    pub fn inject(&mut self, fault: Fault) -> Result<FaultId, FaultError> {
+        fault.validate(&self.topology)?;
+        let id = self.next_fault;
+        self.next_fault += 1;
+        let start = fault.at_s.map_or(self.now, secs).max(self.now);
+        let end = fault.duration_s.map(|d| start + secs(d));
+        self.faults.insert(
+            id,
+            ActiveFault {
+                id,
+                fault,
+                state: FaultState::Pending,
+                start,
+                victims: Vec::new(),
+            },
+        );
+        if start == self.now {
+            self.start_fault(id);
+        } else {
+            self.queue.push(start, Event::FaultStart { id });
+        }
+        if let Some(end) = end {
+            self.queue.push(end, Event::FaultEnd { id });
+        }
+        Ok(id)
+    }
+
+    /// Reverts fault `id`; false if there is no such fault (it may have ended by itself).
+    pub fn revert(&mut self, id: FaultId) -> bool {
+        if self.faults.remove(&id).is_none() {
+            return false;
+        }
+        self.refresh_faults();
+        true
+    }
+
+    /// Faults injected and not yet reverted, oldest first.
+    pub fn faults(&self) -> impl Iterator<Item = &ActiveFault> {
+        self.faults.values()
+    }
+
+    fn start_fault(&mut self, id: FaultId) {
+        let Some(active) = self.faults.get_mut(&id) else {
+            return; // reverted before it started
+        };
+        if active.state == FaultState::Active {
+            return;
+        }
+        active.state = FaultState::Active;
+        if active.fault.kind == FaultKind::Monkey {
+            self.schedule_strike(id);
+        }
+        self.refresh_faults();
+    }
+
+    fn schedule_strike(&mut self, id: FaultId) {
+        let Some(mean) = self.faults.get(&id).and_then(|f| f.fault.mean_interval_s) else {
+            return;
+        };
+        let u: f64 = self.rng.random();
+        let wait = secs(-(1.0 - u).ln() * mean);
+        self.queue.push(self.now + wait, Event::MonkeyStrike { id });
+    }
+
+    /// The monkey of fault `id` kills a random instance of its targets.
+    fn strike(&mut self, id: FaultId) {
+        let Some(active) = self.faults.get(&id) else {
+            return; // the monkey was reverted
+        };
+        let targets: Vec<usize> = active
+            .fault
+            .services
+            .iter()
+            .flatten()
+            .filter_map(|name| self.service_index(name))
+            .collect();
+        let down_s = active.fault.down_s.unwrap_or(1.0);
+        let service = targets[self.rng.random_range(0..targets.len())];
+        let instance = self.rng.random_range(0..self.instances[service].len());
+        let victim = (service, instance);
+        let active = self.faults.get_mut(&id).expect("checked above");
+        if !active.victims.contains(&victim) {
+            active.victims.push(victim);
+        }
+        self.queue
+            .push(self.now + secs(down_s), Event::MonkeyRevive { id, victim });
+        self.schedule_strike(id);
+        self.refresh_faults();
+    }
+
+    fn service_index(&self, name: &str) -> Option<usize> {
+        self.topology.services.iter().position(|s| s.name == name)
+    }
+
+    fn dependency_index(&self, from: &str, to: &str) -> Option<usize> {
+        self.topology
+            .dependencies
+            .iter()
+            .position(|d| d.from == from && d.to == to)
+    }
+
+    /// Recomputes the effect of every active fault on every instance, link and component,
+    /// and carries out the transitions (kills lose in-flight work; changes reach the
+    /// registry). O(faults × instances); faults are few and change rarely.
+    fn refresh_faults(&mut self) {
+        let mut instance_faults: Vec<Vec<InstanceFaults>> = self
+            .instances
+            .iter()
+            .map(|list| vec![InstanceFaults::default(); list.len()])
+            .collect();
+        let mut components = [InstanceFaults::default(); 3];
+        let mut links: Vec<(bool, Nanos, f64)> = vec![(false, 0, 0.0); self.links.len()];
+        for active in self.faults.values() {
+            if active.state != FaultState::Active {
+                continue;
+            }
+            let fault = &active.fault;
+            let mut targets: Vec<(usize, usize)> = Vec::new();
+            if let Some(name) = &fault.service {
+                if let Some(c) = COMPONENTS.iter().position(|c| c == name) {
+                    let component = &mut components[c];
+                    match fault.kind {
+                        FaultKind::Kill => component.down = true,
+                        FaultKind::Hang => component.hung = true,
+                        _ => {}
+                    }
+                    continue;
+                }
+                if let Some(s) = self.service_index(name) {
+                    match fault.instance {
+                        Some(i) => targets.push((s, i as usize - 1)),
+                        None => targets.extend((0..self.instances[s].len()).map(|i| (s, i))),
+                    }
+                }
+            }
+            if let Some(zone) = &fault.zone {
+                for (s, model) in self.services.iter().enumerate() {
+                    for (i, z) in model.zones.iter().enumerate() {
+                        if z == zone {
+                            targets.push((s, i));
+                        }
+                    }
+                }
+            }
+            targets.extend(active.victims.iter().copied());
+            if fault.is_link() {
+                let (from, to) = (
+                    fault.from.as_deref().unwrap_or_default(),
+                    fault.to.as_deref().unwrap_or_default(),
+                );
+                let mut cut = vec![self.dependency_index(from, to)];
+                if fault.both == Some(true) {
+                    cut.push(self.dependency_index(to, from));
+                }
+                for d in cut.into_iter().flatten() {
+                    let link = &mut links[d];
+                    match fault.kind {
+                        FaultKind::Partition => link.0 = true,
+                        FaultKind::Latency => link.1 += millis(fault.ms.unwrap_or(0.0) / 2.0),
+                        FaultKind::Errors => {
+                            link.2 = 1.0 - (1.0 - link.2) * (1.0 - fault.rate.unwrap_or(0.0))
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            for (s, i) in targets {
+                let effects = &mut instance_faults[s][i];
+                match fault.kind {
+                    FaultKind::Kill | FaultKind::Zone | FaultKind::Monkey => effects.down = true,
+                    FaultKind::Hang => effects.hung = true,
+                    FaultKind::Latency => effects.extra_latency += millis(fault.ms.unwrap_or(0.0)),
+                    FaultKind::Errors => {
+                        effects.errors =
+                            1.0 - (1.0 - effects.errors) * (1.0 - fault.rate.unwrap_or(0.0))
+                    }
+                    FaultKind::Slow => effects.slow *= fault.factor.unwrap_or(1.0),
+                    FaultKind::Partition => {}
+                }
+            }
+        }
+        for (d, (partitioned, extra, errors)) in links.into_iter().enumerate() {
+            let link = &mut self.links[d];
+            link.partitioned = partitioned;
+            link.extra_half_latency = extra;
+            link.errors = errors;
+        }
+        let registry_was_down = self.registry_down();
+        self.components = components;
+        if registry_was_down && !self.registry_down() {
+            // A restarted registry relearns the world from the next round of heartbeats.
+            let at = self.now + self.router.registry.heartbeat;
+            self.queue.push(at, Event::RegistryResync);
+        }
+        for (s, list) in instance_faults.into_iter().enumerate() {
+            for (i, new) in list.into_iter().enumerate() {
+                let old = self.instances[s][i].faults;
+                self.instances[s][i].faults = new;
+                if !old.down && new.down {
+                    self.on_killed(s, i);
+                } else if old.down && !new.down {
+                    self.on_revived(s, i);
+                }
+            }
+        }
+    }
+
+    fn registry_down(&self) -> bool {
+        let registry = &self.components[REGISTRY];
+        registry.down || registry.hung
+    }
+
+    /// An instance was just killed: its queued and running work is lost, it stops
+    /// heartbeating, and the registry drops it once its TTL runs out.
+    fn on_killed(&mut self, service: usize, instance: usize) {
+        self.account_busy(service);
+        let state = &mut self.instances[service][instance];
+        state.epoch += 1;
+        let epoch = state.epoch;
+        self.busy_slots[service] -= state.busy;
+        state.busy = 0;
+        let waiting: Vec<JobId> = state.waiting.drain(..).collect();
+        for job in waiting {
+            self.finish(job, false);
+        }
+        // Its last heartbeat was up to one period ago.
+        let heartbeat = self.router.registry.heartbeat;
+        let since_last = (self.rng.random::<f64>() * heartbeat as f64) as Nanos;
+        let expiry = (self.now + self.router.registry.ttl).saturating_sub(since_last);
+        self.queue.push(
+            expiry.max(self.now),
+            Event::RegistryExpire {
+                service,
+                instance,
+                epoch,
+            },
+        );
+    }
+
+    /// An instance is back: it heartbeats at once, and the registry takes it back.
+    fn on_revived(&mut self, service: usize, instance: usize) {
+        if !self.registry_down() && self.router.registry.register(service, instance, true) {
+            self.publish(service, instance, true);
+        }
+    }
+
+    fn publish(&mut self, service: usize, instance: usize, present: bool) {
+        let at = self.now + self.router.registry.propagation;
+        self.queue.push(
+            at,
+            Event::Publish {
+                service,
+                instance,
+                present,
+            },
+        );
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Ingress { service } => self.ingress(service),
+            Event::Arrive { job } => self.arrive(job),
+            Event::WorkDone { job } => self.work_done(job),
+            Event::CallStart { call } => self.call_start(call),
+            Event::CallDone { call, token, ok } => self.call_done(call, token, ok),
+            Event::Probe => self.probe(),
+            Event::RegistryExpire {
+                service,
+                instance,
+                epoch,
+            } => {
+                let state = &self.instances[service][instance];
+                let still_dead = state.faults.down && state.epoch == epoch;
+                if still_dead
+                    && !self.registry_down()
+                    && self.router.registry.register(service, instance, false)
+                {
+                    self.publish(service, instance, false);
+                }
+            }
+            Event::RegistryResync => {
+                if self.registry_down() {
+                    return;
+                }
+                for service in 0..self.instances.len() {
+                    for instance in 0..self.instances[service].len() {
+                        let alive = !self.instances[service][instance].faults.down;
+                        if self.router.registry.register(service, instance, alive) {
+                            self.publish(service, instance, alive);
+                        }
+                    }
+                }
+            }
+            Event::Publish {
+                service,
+                instance,
+                present,
+            } => self.router.registry.publish(service, instance, present),
+            Event::FaultStart { id } => self.start_fault(id),
+            Event::FaultEnd { id } => {
+                self.revert(id);
+            }
+            Event::MonkeyStrike { id } => self.strike(id),
+            Event::MonkeyRevive { id, victim } => {
+                if let Some(active) = self.faults.get_mut(&id) {
+                    active.victims.retain(|v| *v != victim);
+                    self.refresh_faults();
+                }
+            }
+        }
+    }
+
+    /// The health checker probes every instance: killed and hung ones do not answer.
+    fn probe(&mut self) {
+        for service in 0..self.instances.len() {
+            for instance in 0..self.instances[service].len() {
+                let answered = self.instances[service][instance].liveness() == Liveness::Up;
+                self.router.checker.probe(service, instance, answered);
+            }
+        }
+        let next = self.now + self.router.checker.interval;
+        self.queue.push(next, Event::Probe);
+    }
+
+    /// An outside request reaches entry `service`; the next one is scheduled.
+    fn ingress(&mut self, service: usize) {
+        let next = self.now + self.interarrival(service);
+        self.queue.push(next, Event::Ingress { service });
+        let entry = self.services[service]
+            .entry
+            .expect("ingress only at entries");
+        self.window.entries[entry].arrivals += 1;
+        let call = self.calls.insert(Call {
+            job: None,
+            dependency: None,
+            to: service,
+            client: Client::Outside {
+                service: service as u32,
+            },
+            attempt: 0,
+            token: 0,
+            started: self.now,
+            admission: Admission::Allowed,
+            target: None,
+            via_lb: false,
+        });
+        self.call_start(call);
+    }
+
+    fn arrive(&mut self, job_id: JobId) {
+        let job = &mut self.jobs[job_id];
+        job.arrived = self.now;
+        let (service, instance) = (job.service, job.instance);
+        self.hops += 1;
+        self.window.services[service].arrivals += 1;
+        let state = &self.instances[service][instance];
+        match state.liveness() {
+            Liveness::Down => return self.finish(job_id, false), // connection refused
+            Liveness::Hung => {
+                // Accepted, never answered: the caller times out.
+                self.jobs.remove(job_id);
+                return;
+            }
+            Liveness::Up => {}
+        }
+        if state.epoch != self.jobs[job_id].epoch {
+            self.finish(job_id, false);
+        } else if state.busy < self.services[service].concurrency {
+            self.start_work(job_id);
+        } else if state.waiting.len() < self.services[service].queue_limit {
+            self.instances[service][instance].waiting.push_back(job_id);
+        } else {
+            self.window.services[service].rejected += 1;
+            self.finish(job_id, false);
+        }
+    }
+
+    fn start_work(&mut self, job_id: JobId) {
+        let service = self.jobs[job_id].service;
+        let instance = self.jobs[job_id].instance;
+        self.account_busy(service);
+        self.jobs[job_id].holds_slot = true;
+        self.instances[service][instance].busy += 1;
+        self.busy_slots[service] += 1;
+        let slow = self.instances[service][instance].faults.slow;
+        let work = self.work_time(service, slow);
+        self.queue
+            .push(self.now + work, Event::WorkDone { job: job_id });
+    }
+
+    fn work_done(&mut self, job_id: JobId) {
+        let job = &self.jobs[job_id];
+        let service = job.service;
+        let instance = &self.instances[service][job.instance];
+        if instance.epoch != job.epoch {
+            return self.finish(job_id, false);
+        }
+        let own_errors = self.services[service].error_rate;
+        let fault_errors = instance.faults.errors;
+        if (own_errors > 0.0 && self.rng.random::<f64>() < own_errors)
+            || (fault_errors > 0.0 && self.rng.random::<f64>() < fault_errors)
+        {
+            return self.finish(job_id, false);
+        }
+        let client = Client::Instance {
+            service: service as u32,
+            instance: job.instance as u32,
+        };
+        let mut pending = 0;
+        for i in 0..self.services[service].calls.len() {
+            let dependency = self.services[service].calls[i];
+            let model = &self.dependencies[dependency];
+            let to = model.to;
+            if on_path(Some(&self.jobs[job_id].path), to) {
+                continue;
+            }
+            let extra =
+                model.extra_call_chance > 0.0 && self.rng.random::<f64>() < model.extra_call_chance;
+            let count = model.whole_calls + u32::from(extra);
+            for _ in 0..count {
+                let call = self.calls.insert(Call {
+                    job: Some(job_id),
+                    dependency: Some(dependency),
+                    to,
+                    client,
+                    attempt: 0,
+                    token: 0,
+                    started: self.now,
+                    admission: Admission::Allowed,
+                    target: None,
+                    via_lb: false,
+                });
+                pending += 1;
+                self.call_start(call);
+            }
+        }
+        self.jobs[job_id].pending_calls = pending;
+        if pending == 0 {
+            self.finish(job_id, true);
+        }
+    }
+
+    /// `(one-way latency, timeout, retries, backoff)` of a call.
+    fn call_terms(&self, call: &Call) -> (Nanos, Nanos, u32, Nanos) {
+        match call.dependency {
+            Some(d) => {
+                let model = &self.dependencies[d];
+                let half = model.half_latency + self.links[d].extra_half_latency;
+                (half, model.timeout, model.retries, model.backoff)
+            }
+            None => (0, secs(OUTSIDE_TIMEOUT_S), 0, 0),
+        }
+    }
+
+    /// Sends one attempt of `call`: passes its breaker and link, asks routing for an
+    /// instance, and schedules the arrival and the timeout.
+    fn call_start(&mut self, call_id: CallId) {
+        let token = self.next_token;
+        self.next_token += 1;
+        let call = &self.calls[call_id];
+        let (half, timeout, _, _) = self.call_terms(call);
+        let (dependency, to, client) = (call.dependency, call.to, call.client);
+        let done = |ok| Event::CallDone {
+            call: call_id,
+            token,
+            ok,
+        };
+        let mut admission = Admission::Allowed;
+        if let Some(d) = dependency {
+            self.window.links[d].calls += 1;
+            let link = &mut self.links[d];
+            if let Some(breaker) = &mut link.breaker {
+                admission = breaker.admit(self.now);
+            }
+            if admission == Admission::Rejected || link.partitioned {
+                let call = &mut self.calls[call_id];
+                (call.token, call.admission, call.target) = (token, admission, None);
+                // An open breaker fails at once; a partition swallows the call.
+                let at = if link.partitioned && admission != Admission::Rejected {
+                    self.now + timeout
+                } else {
+                    self.now
+                };
+                self.queue.push(at, done(false));
+                return;
+            }
+            let errors = link.errors;
+            if errors > 0.0 && self.rng.random::<f64>() < errors {
+                let call = &mut self.calls[call_id];
+                (call.token, call.admission, call.target) = (token, admission, None);
+                self.queue.push(self.now + 2 * half, done(false));
+                return;
+            }
+        }
+        let route = self.route(client, to);
+        let call = &mut self.calls[call_id];
+        call.token = token;
+        call.admission = admission;
+        call.via_lb = self.mode == RoutingMode::Lb;
+        match route {
+            Route::Refused { delay } => {
+                call.target = None;
+                self.queue.push(self.now + delay, done(false));
+            }
+            Route::Blackhole => {
+                call.target = None;
+                self.queue.push(self.now + timeout, done(false));
+            }
+            Route::Instance { instance, extra } => {
+                call.target = Some(instance);
+                let parent_path = call.job.map(|job| self.jobs[job].path.clone());
+                let path = Arc::new(PathNode {
+                    service: to,
+                    parent: parent_path,
+                });
+                let epoch = self.instances[to][instance].epoch;
+                let child = self.jobs.insert(Job {
+                    service: to,
+                    instance,
+                    epoch,
+                    call: call_id,
+                    token,
+                    arrived: self.now,
+                    path,
+                    pending_calls: 0,
+                    failed: false,
+                    holds_slot: false,
+                });
+                self.queue
+                    .push(self.now + half + extra, Event::Arrive { job: child });
+                self.queue.push(self.now + timeout, done(false));
+            }
+        }
+    }
+
+    /// Which instance of `service` a call from `client` goes to, by the routing mode.
+    fn route(&mut self, client: Client, service: usize) -> Route {
+        let now = self.now;
+        let count = self.instances[service].len();
+        let instances = &self.instances[service];
+        let load = |i: usize| instances[i].busy + instances[i].waiting.len() as u32;
+        let cursor = self.cursors.entry((client, service)).or_insert(0);
+        match self.mode {
+            RoutingMode::Lb => {
+                let lb = self.components[LB];
+                if lb.down {
+                    return Route::Refused { delay: 0 };
+                }
+                if lb.hung {
+                    return Route::Blackhole;
+                }
+                let healthy = self.router.checker.healthy(service);
+                let balancer = Some(self.router.balancer);
+                match choose(count, balancer, cursor, &mut self.rng, |i| healthy[i], load) {
+                    Some(instance) => Route::Instance {
+                        instance,
+                        extra: self.lb_half_latency,
+                    },
+                    // The balancer answers 503 itself.
+                    None => Route::Refused {
+                        delay: 2 * self.lb_half_latency,
+                    },
+                }
+            }
+            RoutingMode::Dns => {
+                let dns = self.components[DNS];
+                let answers = !dns.down && !dns.hung;
+                match self.router.resolve(client, service, now, answers) {
+                    Resolution::Failed => Route::Refused { delay: 0 },
+                    Resolution::Listed(listed) => {
+                        match choose(count, None, cursor, &mut self.rng, |i| listed[i], load) {
+                            Some(instance) => Route::Instance { instance, extra: 0 },
+                            None => Route::Refused { delay: 0 },
+                        }
+                    }
+                }
+            }
+            RoutingMode::Smart => {
+                let published = self.router.registry.published(service);
+                let router = &self.router;
+                let usable = |i: usize| published[i] && !router.ejected(client, service, i, now);
+                // Envoy's panic mode: with every listed instance ejected, ignore ejections.
+                let any_usable = (0..count).any(usable);
+                let balancer = Some(router.balancer);
+                let pick = if any_usable {
+                    choose(count, balancer, cursor, &mut self.rng, usable, load)
+                } else {
+                    choose(
+                        count,
+                        balancer,
+                        cursor,
+                        &mut self.rng,
+                        |i| published[i],
+                        load,
+                    )
+                };
+                match pick {
+                    Some(instance) => Route::Instance { instance, extra: 0 },
+                    None => Route::Refused { delay: 0 },
+                }
+            }
+        }
+    }
+
+    /// An attempt of `call` ended (answer, refusal or timeout); stale attempts are ignored.
+    fn call_done(&mut self, call_id: CallId, token: u64, ok: bool) {
+        let Some(call) = self.calls.get(call_id) else {
+            return;
+        };
+        if call.token != token {
+            return;
+        }
+        let (_, _, retries, backoff) = self.call_terms(call);
+        let call = &mut self.calls[call_id];
+        let (dependency, to, client, target) = (call.dependency, call.to, call.client, call.target);
+        if let Some(d) = dependency
+            && let Some(breaker) = &mut self.links[d].breaker
+        {
+            breaker.record(self.now, call.admission, ok);
+        }
+        if let Some(instance) = target
+            && self.mode == RoutingMode::Smart
+        {
+            self.router.observe(client, to, instance, ok, self.now);
+        }
+        if !ok {
+            if let Some(d) = dependency {
+                self.window.links[d].failures += 1;
+            }
+            if call.attempt < retries {
+                call.attempt += 1;
+                call.token = u64::MAX; // no attempt in flight during the backoff
+                if let Some(d) = dependency {
+                    self.window.links[d].retries += 1;
+                }
+                self.window.services[to].retries += 1;
+                self.queue
+                    .push(self.now + backoff, Event::CallStart { call: call_id });
+                return;
+            }
+        }
+        let call = self.calls.remove(call_id);
+        let Some(job_id) = call.job else {
+            // An outside request has its answer.
+            let entry = self.services[to]
+                .entry
+                .expect("outside calls go to entries");
+            let counters = &mut self.window.entries[entry];
+            if ok {
+                counters.successes += 1;
+            } else {
+                counters.failures += 1;
+            }
+            record_latency(&mut counters.latency, self.now - call.started);
+            return;
+        };
+        let required = call
+            .dependency
+            .is_none_or(|d| self.dependencies[d].required);
+        let job = &mut self.jobs[job_id];
+        if !ok && required {
+            job.failed = true;
+        }
+        job.pending_calls -= 1;
+        if job.pending_calls == 0 {
+            let ok = !job.failed;
+            self.finish(job_id, ok);
+        }
+    }
+
+    /// Ends a job: frees its slot, records it, and answers its caller (unless hung).
+    fn finish(&mut self, job_id: JobId, ok: bool) {
+        let job = self.jobs.remove(job_id);
+        let service = job.service;
+        // A kill bumps the epoch and frees every slot at once: work from before it is lost.
+        let state = &self.instances[service][job.instance];
+        let same_life = state.epoch == job.epoch;
+        let (hung, extra) = (state.faults.hung, state.faults.extra_latency);
+        let ok = ok && same_life;
+        if job.holds_slot && same_life {
+            self.release_slot(service, job.instance);
+        }
+        let counters = &mut self.window.services[service];
+        if ok {
+            counters.successes += 1;
+        } else {
+            counters.failures += 1;
+        }
+        record_latency(&mut counters.latency, self.now - job.arrived);
+        if hung && same_life {
+            return; // it never answers
+        }
+        // Answer only an attempt the caller still waits for.
+        let Some(call) = self.calls.get(job.call) else {
+            return;
+        };
+        if call.token != job.token {
+            return;
+        }
+        let (half, ..) = self.call_terms(call);
+        let lb = if call.via_lb { self.lb_half_latency } else { 0 };
+        self.queue.push(
+            self.now + half + lb + extra,
+            Event::CallDone {
+                call: job.call,
+                token: job.token,
+                ok,
+            },
+        );
+    }
+
+    fn release_slot(&mut self, service: usize, instance: usize) {
+        self.account_busy(service);
+        let state = &mut self.instances[service][instance];
+        state.busy -= 1;
+        self.busy_slots[service] -= 1;
+        if let Some(next) = state.waiting.pop_front() {
+            self.start_work(next);
+        }
+    }
+
+    /// Adds busy slot-time since the last change to the window, for utilisation.
+    fn account_busy(&mut self, service: usize) {
+        let elapsed = self.now - self.busy_since[service];
+        self.window.services[service].busy_ns +=
+            u128::from(self.busy_slots[service]) * u128::from(elapsed);
+        self.busy_since[service] = self.now;
+    }
+
+    fn interarrival(&mut self, service: usize) -> Nanos {
+        let rate = self.topology.services[service].ingress_rps;
+        let u: f64 = self.rng.random();
+        secs(-(1.0 - u).ln() / rate)
+    }
+
+    fn work_time(&mut self, service: usize, slow: f64) -> Nanos {
+        let model = &self.services[service];
+        let mean = model.mean_work_ns * slow;
+        let ns = match model.dist {
+            ServiceTimeDist::Constant => mean,
+            ServiceTimeDist::Exponential => {
+                let u: f64 = self.rng.random();
+                -(1.0 - u).ln() * mean
+            }
+            ServiceTimeDist::Lognormal => {
+                // σ = 0.5, μ chosen so the mean is `service_time_ms`.
+                const SIGMA: f64 = 0.5;
+                let (u1, u2): (f64, f64) = (self.rng.random(), self.rng.random());
+                let normal =
+                    (-2.0 * (1.0 - u1).ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                let mu = mean.ln() - SIGMA * SIGMA / 2.0;
+                (mu + SIGMA * normal).exp()
+            }
+        };
+        ns.round() as Nanos
+    }
+}
+
+/// Picks one of `count` instances for which `candidate` holds, with `balancer` (round-robin
+/// when `None`, as DNS clients do); `load` gives each instance's outstanding work. `None`
+/// when there is no candidate.
+fn choose(
+    count: usize,
+    balancer: Option<Balancer>,
+    cursor: &mut usize,
+    rng: &mut Pcg64Mcg,
+    candidate: impl Fn(usize) -> bool,
+    load: impl Fn(usize) -> u32,
+) -> Option<usize> {
+    let candidates = (0..count).filter(|&i| candidate(i)).count();
+    if candidates == 0 {
+        return None;
+    }
+    let nth = |n: usize| (0..count).filter(|&i| candidate(i)).nth(n);
+    match balancer.unwrap_or(Balancer::RoundRobin) {
+        Balancer::RoundRobin => {
+            let pick = *cursor % candidates;
+            *cursor = cursor.wrapping_add(1);
+            nth(pick)
+        }
+        Balancer::Random => nth(rng.random_range(0..candidates)),
+        Balancer::LeastOutstanding => (0..count)
+            .filter(|&i| candidate(i))
+            .min_by_key(|&i| (load(i), i)),
+        Balancer::P2c => {
+            let a = nth(rng.random_range(0..candidates))?;
+            let b = nth(rng.random_range(0..candidates))?;
+            Some(if load(b) < load(a) { b } else { a })
+        }
+    }
+}
+
+/// A vector of slots with a free list: O(1) insert and remove, stable ids while alive.
+struct Slab<T> {
+    entries: Vec<Option<T>>,
+    free: Vec<usize>,
+    live: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            entries: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, value: T) -> usize {
+        self.live += 1;
+        match self.free.pop() {
+            Some(id) => {
+                self.entries[id] = Some(value);
+                id
+            }
+            None => {
+                self.entries.push(Some(value));
+                self.entries.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, id: usize) -> T {
+        let value = self.entries[id].take().expect("removing a live slab entry");
+        self.free.push(id);
+        self.live -= 1;
+        value
+    }
+
+    fn get(&self, id: usize) -> Option<&T> {
+        self.entries.get(id).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, id: usize) -> Option<&mut T> {
+        self.entries.get_mut(id).and_then(Option::as_mut)
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+}
+
+impl<T> std::ops::Index<usize> for Slab<T> {
+    type Output = T;
+    fn index(&self, id: usize) -> &T {
+        self.get(id).expect("live slab entry")
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Slab<T> {
+    fn index_mut(&mut self, id: usize) -> &mut T {
+        self.get_mut(id).expect("live slab entry")
+    }
+}
