@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use server::session::Session;
 use server::{AppState, app, needs_token, run};
 use simulator::templates;
-use simulator::topology::Topology;
+use simulator::topology::RoutingMode;
+
+mod commands;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +29,83 @@ struct Cli {
 enum Command {
     /// Serve the dashboard and the API over one live simulation (the default).
     Serve(ServeArgs),
+    /// Simulate a topology file for a while, with faults, and report.
+    Simulate {
+        /// Topology file (.json, .yaml or .yml).
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Override the file's routing mode.
+        #[arg(long, value_enum)]
+        routing: Option<Mode>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the same file, seed and faults under dns, lb and smart routing, side by side.
+    Compare {
+        /// Topology file (.json, .yaml or .yml).
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Availability objective for outage and recovery times.
+        #[arg(long, default_value_t = 0.99)]
+        slo: f64,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Static resilience analysis: entries, single points of failure, blast radius.
+    Analyze {
+        /// Topology file (.json, .yaml or .yml).
+        file: PathBuf,
+        /// Print the analysis as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a template topology (JSON): line, ring, star, full, mesh, tree, scale-free,
+    /// pipeline, shop.
+    Template {
+        name: String,
+        /// Number of services.
+        #[arg(long)]
+        size: Option<usize>,
+        /// Seed of the random templates (mesh, scale-free).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Simulated seconds to run.
+    #[arg(long)]
+    duration: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A fault: "AT KIND TARGET [key=value]...", e.g. "10s kill cart#1". Repeatable.
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+    /// A JSON list of fault objects, as POST /api/faults takes them.
+    #[arg(long = "faults")]
+    faults_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Dns,
+    Lb,
+    Smart,
+}
+
+impl From<Mode> for RoutingMode {
+    fn from(mode: Mode) -> RoutingMode {
+        match mode {
+            Mode::Dns => RoutingMode::Dns,
+            Mode::Lb => RoutingMode::Lb,
+            Mode::Smart => RoutingMode::Smart,
+        }
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -37,7 +116,7 @@ struct ServeArgs {
     /// Directory for saved data (the embedded database arrives with issue 4).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Topology file (JSON) to simulate instead of the built-in shop demo.
+    /// Topology file (.json, .yaml or .yml) to simulate instead of the built-in shop demo.
     #[arg(long)]
     topology: Option<PathBuf>,
     /// Directory holding the built dashboard (Trunk's output).
@@ -62,6 +141,40 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
+        Some(Command::Simulate {
+            file,
+            run,
+            routing,
+            json,
+        }) => commands::read_faults(&run.faults, run.faults_file.as_ref()).and_then(|faults| {
+            print(commands::simulate(commands::SimulateArgs {
+                file: &file,
+                duration_s: run.duration,
+                seed: run.seed,
+                routing: routing.map(RoutingMode::from),
+                faults,
+                json,
+            }))
+        }),
+        Some(Command::Compare {
+            file,
+            run,
+            slo,
+            json,
+        }) => commands::read_faults(&run.faults, run.faults_file.as_ref()).and_then(|faults| {
+            print(commands::compare(commands::CompareArgs {
+                file: &file,
+                duration_s: run.duration,
+                seed: run.seed,
+                faults,
+                slo,
+                json,
+            }))
+        }),
+        Some(Command::Analyze { file, json }) => print(commands::analyze(&file, json)),
+        Some(Command::Template { name, size, seed }) => {
+            print(commands::template(&name, size, seed))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,6 +183,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print(output: Result<String, String>) -> Result<(), String> {
+    let text = output?;
+    println!("{}", text.trim_end());
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -82,12 +201,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let topology = match &args.topology {
         None => templates::demo(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|err| format!("cannot read topology {}: {err}", path.display()))?;
-            Topology::from_json(&text)
-                .map_err(|err| format!("topology {} is invalid: {err}", path.display()))?
-        }
+        Some(path) => commands::read_topology(path)?,
     };
     if let Some(dir) = &args.data_dir {
         tracing::warn!(dir = %dir.display(), "--data-dir is accepted but nothing is saved yet");

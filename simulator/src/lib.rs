@@ -6,21 +6,25 @@
 //! `wasm32` for the dashboard.
 //!
 //! # Layout
+//! - [`analysis`]: static resilience analysis: SPOFs and predicted blast radius.
 //! - [`topology`]: the topology file (SPEC contract), defaults, parsing and validation.
 //! - [`fault`]: faults and their targets (SPEC contract).
 //! - [`queue`]: the `(time, sequence)`-ordered event queue and simulated time units.
 //! - [`engine`]: the discrete-event simulation, with routing (`engine::routing`) and
 //!   circuit breakers (`engine::breaker`).
 //! - [`measure`]: counters per window and their rolling aggregate.
+//! - [`report`]: whole runs and their reports (`simulate`, `compare`).
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
 //! - [`layout`]: node positions for drawing.
 //! - [`templates`]: built-in topologies.
 
+pub mod analysis;
 pub mod engine;
 pub mod fault;
 pub mod layout;
 pub mod measure;
 pub mod queue;
+pub mod report;
 pub mod templates;
 pub mod topology;
 pub mod wire;

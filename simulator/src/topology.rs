@@ -24,7 +24,7 @@ pub struct Topology {
 }
 
 /// How a caller finds an instance of its callee (SPEC "Routing modes").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutingMode {
     Dns,
@@ -218,17 +218,28 @@ impl Topology {
     /// Parses a topology from JSON text and validates it.
     pub fn from_json(text: &str) -> Result<Topology, TopologyError> {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let topology: Topology = serde_path_to_error::deserialize(deserializer).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            // serde_json appends "at line L column C"; keep it, it helps in a big file.
-            TopologyError::at(
-                if path == "." { String::new() } else { path },
-                inner.to_string(),
-            )
-        })?;
+        let topology: Topology =
+            serde_path_to_error::deserialize(deserializer).map_err(path_error)?;
         topology.validate()?;
         Ok(topology)
+    }
+
+    /// Parses a topology from YAML text (the same structure as JSON) and validates it.
+    pub fn from_yaml(text: &str) -> Result<Topology, TopologyError> {
+        let deserializer = serde_norway::Deserializer::from_str(text);
+        let topology: Topology =
+            serde_path_to_error::deserialize(deserializer).map_err(path_error)?;
+        topology.validate()?;
+        Ok(topology)
+    }
+
+    /// Parses YAML when `file_name` ends in `.yaml` or `.yml`, JSON otherwise.
+    pub fn from_file_text(file_name: &str, text: &str) -> Result<Topology, TopologyError> {
+        if file_name.ends_with(".yaml") || file_name.ends_with(".yml") {
+            Topology::from_yaml(text)
+        } else {
+            Topology::from_json(text)
+        }
     }
 
     /// Pretty JSON, the form `template` prints and `GET /api/topology` returns.
@@ -305,6 +316,18 @@ impl Topology {
 
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl RoutingMode {
+    pub const ALL: [RoutingMode; 3] = [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RoutingMode::Dns => "dns",
+            RoutingMode::Lb => "lb",
+            RoutingMode::Smart => "smart",
+        }
     }
 }
 
@@ -430,6 +453,17 @@ impl Dependency {
     }
 }
 
+/// A parse error with the path to the field at fault (serde_json and YAML add the line and
+/// column, which help in a big file).
+fn path_error<E: std::fmt::Display>(err: serde_path_to_error::Error<E>) -> TopologyError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    TopologyError::at(
+        if path == "." { String::new() } else { path },
+        inner.to_string(),
+    )
+}
+
 /// `value` must be finite and above `min` (or equal to it when `inclusive`).
 fn check_range(path: &str, value: f64, min: f64, inclusive: bool) -> Result<(), TopologyError> {
     let ok = value.is_finite() && (value > min || (inclusive && value == min));
@@ -510,6 +544,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn yaml_reads_the_same_structure_and_names_paths() {
+        let yaml = "name: t\nservices:\n  - name: a\n    ingress_rps: 10\n    replicas: 3\n";
+        let topology = Topology::from_file_text("t.yaml", yaml).unwrap();
+        assert_eq!(topology.services[0].replicas, 3);
+        let err = Topology::from_yaml("name: t\nservices:\n  - name: a\n    replicas: many\n")
+            .unwrap_err();
+        assert_eq!(err.path, "services[0].replicas", "{err}");
     }
 
     #[test]

@@ -1,0 +1,198 @@
+//! The `blastradius` command as a user runs it (SPEC "CLI — Contract").
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn blastradius(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(args)
+        .env_remove("BLASTRADIUS_TOKEN")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Writes `template NAME` to a file in a fresh temporary directory.
+fn template_file(name: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["template", name];
+    args.extend_from_slice(extra);
+    let text = stdout(&blastradius(&args));
+    let dir = std::env::temp_dir().join(format!(
+        "blastradius-cli-{}-{name}-{}",
+        std::process::id(),
+        extra.join("")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn every_template_prints_a_valid_topology() {
+    for name in [
+        "line",
+        "ring",
+        "star",
+        "full",
+        "mesh",
+        "tree",
+        "scale-free",
+        "pipeline",
+        "shop",
+    ] {
+        let text = stdout(&blastradius(&["template", name, "--seed", "3"]));
+        simulator::Topology::from_json(&text).unwrap_or_else(|err| panic!("{name}: {err}"));
+    }
+}
+
+#[test]
+fn simulate_json_is_byte_identical_for_the_same_input_and_seed() {
+    let file = template_file("shop", &[]);
+    let file = file.to_str().unwrap();
+    let args = [
+        "simulate",
+        file,
+        "--duration",
+        "30",
+        "--seed",
+        "9",
+        "--fault",
+        "10s kill catalog-db duration=5s",
+        "--json",
+    ];
+    let first = stdout(&blastradius(&args));
+    let second = stdout(&blastradius(&args));
+    assert_eq!(first, second);
+    let report: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(report["seed"], 9);
+    assert_eq!(report["timeline"].as_array().unwrap().len(), 30);
+    // catalog-db is down from 10 s to 15 s: every request fails then.
+    let at = |t: usize| report["timeline"][t - 1]["availability"].as_f64().unwrap();
+    assert!(
+        at(5) > 0.99 && at(13) == 0.0 && at(25) > 0.99,
+        "{}",
+        report["timeline"]
+    );
+    for field in ["events", "hops", "entries", "services"] {
+        assert!(!report[field].is_null(), "{field}");
+    }
+    let other_seed = stdout(&blastradius(&[
+        "simulate",
+        file,
+        "--duration",
+        "30",
+        "--seed",
+        "10",
+        "--json",
+    ]));
+    assert_ne!(first, other_seed);
+}
+
+#[test]
+fn compare_reports_every_mode_with_a_summary() {
+    let file = template_file("shop", &[]);
+    let output = stdout(&blastradius(&[
+        "compare",
+        file.to_str().unwrap(),
+        "--duration",
+        "20",
+        "--fault",
+        "5s kill auth",
+        "--json",
+    ]));
+    let comparison: Value = serde_json::from_str(&output).unwrap();
+    for mode in ["dns", "lb", "smart"] {
+        assert!(
+            comparison["modes"][mode]["entries"]["web"].is_object(),
+            "{mode}"
+        );
+        let summary = &comparison["summary"][mode];
+        // auth is required by every request and stays down: 15 s of outage, no recovery.
+        assert_eq!(summary["outage_s"], 15.0, "{mode}: {summary}");
+        assert!(summary["recover_s"].is_null(), "{mode}: {summary}");
+        assert!(
+            summary["lost"].as_u64().unwrap() > 1000,
+            "{mode}: {summary}"
+        );
+    }
+}
+
+#[test]
+fn analyze_finds_the_hub_of_a_star() {
+    let file = template_file("star", &["--size", "6"]);
+    let output = stdout(&blastradius(&["analyze", file.to_str().unwrap(), "--json"]));
+    let analysis: Value = serde_json::from_str(&output).unwrap();
+    assert!(
+        analysis["spof"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("hub")),
+        "{analysis}"
+    );
+    assert_eq!(analysis["entries"].as_array().unwrap().len(), 5);
+    assert_eq!(analysis["blast_radius"]["hub"]["client-1"], 0.0);
+}
+
+#[test]
+fn mistakes_get_clear_errors() {
+    let file = template_file("line", &[]);
+    let file = file.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "simulate",
+                file,
+                "--duration",
+                "5",
+                "--fault",
+                "later kill svc-1",
+            ],
+            "bad fault 'later kill svc-1'",
+        ),
+        (
+            &[
+                "simulate",
+                file,
+                "--duration",
+                "5",
+                "--fault",
+                "1s kill nope",
+            ],
+            "no service is named 'nope'",
+        ),
+        (
+            &["simulate", "/no/such.json", "--duration", "5"],
+            "/no/such.json",
+        ),
+        (&["simulate", file, "--duration", "-3"], "--duration"),
+        (&["template", "donut"], "no template is named 'donut'"),
+    ];
+    for (args, expected) in cases {
+        let output = blastradius(args);
+        assert!(!output.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn serving_off_loopback_needs_a_token() {
+    let output = blastradius(&["serve", "--bind", "0.0.0.0:0"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("without a token") && stderr.contains("--token"),
+        "{stderr}"
+    );
+}

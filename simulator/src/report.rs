@@ -1,0 +1,243 @@
+//! Whole runs (SPEC "CLI — Contract"): simulate a topology for a duration with faults and
+//! report it (`simulate --json`), and the same under each routing mode side by side
+//! (`compare --json`). Same topology, seed and faults ⇒ byte-identical reports.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Engine;
+use crate::fault::{Fault, FaultError};
+use crate::measure::{LatencyHistogram, Window, ratio};
+use crate::queue::{NANOS_PER_SEC, secs};
+use crate::topology::{RoutingMode, Topology};
+
+/// Latency figures in milliseconds; `None` when nothing was measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl Latency {
+    fn of(histogram: &LatencyHistogram) -> Latency {
+        let at = |q: f64| {
+            (!histogram.is_empty()).then(|| round3(histogram.value_at_quantile(q) as f64 / 1e3))
+        };
+        Latency {
+            mean: (!histogram.is_empty()).then(|| round3(histogram.mean() / 1e3)),
+            p50: at(0.5),
+            p95: at(0.95),
+            p99: at(0.99),
+        }
+    }
+}
+
+/// Rounds to a thousandth: reports carry figures, not float noise.
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntryReport {
+    pub arrivals: u64,
+    pub successes: u64,
+    /// Requests that ended in failure (arrivals still in flight at the end are neither).
+    pub failures: u64,
+    pub availability: Option<f64>,
+    pub latency_ms: Latency,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceReport {
+    pub arrivals: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub rejected: u64,
+    pub retries: u64,
+    pub utilization: f64,
+    pub latency_ms: Latency,
+}
+
+/// One second of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// End of the second, in simulated seconds.
+    pub t: f64,
+    /// Overall availability of the requests that ended in that second.
+    pub availability: Option<f64>,
+}
+
+/// The report of `simulate --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub seed: u64,
+    pub duration_s: f64,
+    pub routing: RoutingMode,
+    pub events: u64,
+    pub hops: u64,
+    pub entries: BTreeMap<String, EntryReport>,
+    pub services: BTreeMap<String, ServiceReport>,
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// A run to make: what, for how long, from which seed, under which faults.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub topology: Topology,
+    pub duration_s: f64,
+    pub seed: u64,
+    pub faults: Vec<Fault>,
+}
+
+impl Run {
+    /// Simulates the run second by second and reports it.
+    ///
+    /// # Complexity
+    /// Proportional to the events simulated: about four per service-level execution.
+    pub fn simulate(&self) -> Result<Report, FaultError> {
+        let mut engine = Engine::new(self.topology.clone(), self.seed);
+        for (i, fault) in self.faults.iter().enumerate() {
+            engine.inject(fault.clone()).map_err(|err| FaultError {
+                path: format!("faults[{i}].{}", err.path),
+                message: err.message,
+            })?;
+        }
+        let topology = &self.topology;
+        let entries = engine.entries().len();
+        let mut total = Window::new(
+            0,
+            topology.services.len(),
+            entries,
+            topology.dependencies.len(),
+        );
+        let mut timeline = Vec::new();
+        let whole_seconds = self.duration_s.ceil() as u64;
+        for second in 1..=whole_seconds {
+            let t = (second as f64).min(self.duration_s);
+            engine.run_until(secs(t));
+            let window = engine.take_window();
+            timeline.push(TimelinePoint {
+                t,
+                availability: window.availability().map(round6),
+            });
+            total.merge(&window);
+        }
+        let seconds = total.seconds().max(1e-9);
+        let entries = engine
+            .entries()
+            .iter()
+            .enumerate()
+            .map(|(e, &s)| {
+                let c = &total.entries[e];
+                let report = EntryReport {
+                    arrivals: c.arrivals,
+                    successes: c.successes,
+                    failures: c.failures,
+                    availability: ratio(c.successes, c.successes + c.failures).map(round6),
+                    latency_ms: Latency::of(&c.latency),
+                };
+                (topology.services[s].name.clone(), report)
+            })
+            .collect();
+        let services = topology
+            .services
+            .iter()
+            .zip(&total.services)
+            .map(|(service, c)| {
+                let slots = f64::from(service.replicas) * f64::from(service.concurrency);
+                let report = ServiceReport {
+                    arrivals: c.arrivals,
+                    successes: c.successes,
+                    failures: c.failures,
+                    rejected: c.rejected,
+                    retries: c.retries,
+                    utilization: round6(c.busy_ns as f64 / (seconds * NANOS_PER_SEC * slots)),
+                    latency_ms: Latency::of(&c.latency),
+                };
+                (service.name.clone(), report)
+            })
+            .collect();
+        Ok(Report {
+            seed: self.seed,
+            duration_s: self.duration_s,
+            routing: engine.routing_mode(),
+            events: engine.events(),
+            hops: engine.hops(),
+            entries,
+            services,
+            timeline,
+        })
+    }
+
+    /// The same run under each routing mode, with the summary `compare` prints.
+    pub fn compare(&self, slo: f64) -> Result<Comparison, FaultError> {
+        let first_fault = self
+            .faults
+            .iter()
+            .map(|f| f.at_s.unwrap_or(0.0))
+            .reduce(f64::min);
+        let mut modes = BTreeMap::new();
+        let mut summary = BTreeMap::new();
+        for mode in [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart] {
+            let mut run = self.clone();
+            run.topology.routing.mode = mode;
+            let report = run.simulate()?;
+            summary.insert(mode, Summary::of(&report, slo, first_fault));
+            modes.insert(mode, report);
+        }
+        Ok(Comparison { modes, summary })
+    }
+}
+
+/// How a run met its objective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Overall availability over the run.
+    pub availability: Option<f64>,
+    /// Arrivals − successes over all entries.
+    pub lost: u64,
+    /// Simulated seconds with overall availability below the objective.
+    pub outage_s: f64,
+    /// Seconds from the first fault until availability stays at or above the objective;
+    /// `None` if it never does.
+    pub recover_s: Option<f64>,
+}
+
+impl Summary {
+    pub fn of(report: &Report, slo: f64, first_fault_s: Option<f64>) -> Summary {
+        let (arrivals, successes, failures) =
+            report.entries.values().fold((0, 0, 0), |(a, s, f), e| {
+                (a + e.arrivals, s + e.successes, f + e.failures)
+            });
+        let below = |p: &TimelinePoint| p.availability.is_some_and(|a| a < slo);
+        let outage_s = report.timeline.iter().filter(|p| below(p)).count() as f64;
+        let recover_s = first_fault_s.and_then(|start| {
+            // The last second below the objective; recovered at its end.
+            match report.timeline.iter().rposition(below) {
+                None => Some(0.0),
+                Some(last) if last + 1 == report.timeline.len() => None,
+                Some(last) => Some(round3((report.timeline[last].t - start).max(0.0))),
+            }
+        });
+        Summary {
+            availability: ratio(successes, successes + failures).map(round6),
+            lost: arrivals - successes,
+            outage_s,
+            recover_s,
+        }
+    }
+}
+
+/// The report of `compare --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub modes: BTreeMap<RoutingMode, Report>,
+    pub summary: BTreeMap<RoutingMode, Summary>,
+}
