@@ -7,16 +7,51 @@ use hdrhistogram::Histogram;
 
 use crate::queue::Nanos;
 
-/// Latency histogram in microseconds, 1 µs to 1 h, two significant digits.
-pub type LatencyHistogram = Histogram<u64>;
+/// Latencies recorded in a window: an hdrhistogram in microseconds with two significant
+/// digits, allocated on the first record and growing with the largest value. A window of a
+/// 1,000-service topology holds mostly idle services: they cost a null pointer each.
+#[derive(Clone, Debug, Default)]
+pub struct Latencies(Option<Box<Histogram<u64>>>);
 
-pub fn new_histogram() -> LatencyHistogram {
-    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("static histogram bounds are valid")
-}
+impl Latencies {
+    /// Records a latency in nanoseconds.
+    pub fn record(&mut self, nanos: Nanos) {
+        let histogram = self.0.get_or_insert_with(|| {
+            Box::new(Histogram::new(2).expect("two significant digits are valid"))
+        });
+        let micros = (nanos / 1_000).max(1);
+        // `record` grows an auto-resizing histogram; `saturating_record` would clamp.
+        if histogram.record(micros).is_err() {
+            histogram.saturating_record(micros);
+        }
+    }
 
-/// Records a latency in nanoseconds, saturating at the histogram's top.
-pub fn record_latency(histogram: &mut LatencyHistogram, nanos: Nanos) {
-    histogram.saturating_record((nanos / 1_000).max(1));
+    /// Adds `other`'s records to these.
+    pub fn merge(&mut self, other: &Latencies) {
+        match (&mut self.0, &other.0) {
+            (_, None) => {}
+            (None, Some(theirs)) => self.0 = Some(theirs.clone()),
+            (Some(mine), Some(theirs)) => mine
+                .add(theirs.as_ref())
+                .expect("auto-resizing histograms always add"),
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.as_ref().map_or(0, |h| h.len())
+    }
+
+    /// The latency at quantile `q` (0–1) in milliseconds; `None` before any record.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let histogram = self.0.as_ref().filter(|h| !h.is_empty())?;
+        Some(histogram.value_at_quantile(q) as f64 / 1e3)
+    }
+
+    /// The mean latency in milliseconds; `None` before any record.
+    pub fn mean_ms(&self) -> Option<f64> {
+        let histogram = self.0.as_ref().filter(|h| !h.is_empty())?;
+        Some(histogram.mean() / 1e3)
+    }
 }
 
 /// What happened at one service during a window.
@@ -32,7 +67,7 @@ pub struct ServiceCounters {
     /// Retried calls to this service.
     pub retries: u64,
     /// Time from arrival at the service to its answer, of executions that answered.
-    pub latency: LatencyHistogram,
+    pub latency: Latencies,
     /// Slot-nanoseconds spent busy, for utilisation.
     pub busy_ns: u128,
 }
@@ -45,7 +80,7 @@ impl Default for ServiceCounters {
             failures: 0,
             rejected: 0,
             retries: 0,
-            latency: new_histogram(),
+            latency: Latencies::default(),
             busy_ns: 0,
         }
     }
@@ -58,9 +93,7 @@ impl ServiceCounters {
         self.failures += other.failures;
         self.rejected += other.rejected;
         self.retries += other.retries;
-        self.latency
-            .add(&other.latency)
-            .expect("histograms share their bounds");
+        self.latency.merge(&other.latency);
         self.busy_ns += other.busy_ns;
     }
 }
@@ -71,7 +104,7 @@ pub struct EntryCounters {
     pub arrivals: u64,
     pub successes: u64,
     pub failures: u64,
-    pub latency: LatencyHistogram,
+    pub latency: Latencies,
 }
 
 impl Default for EntryCounters {
@@ -80,7 +113,7 @@ impl Default for EntryCounters {
             arrivals: 0,
             successes: 0,
             failures: 0,
-            latency: new_histogram(),
+            latency: Latencies::default(),
         }
     }
 }
@@ -90,9 +123,7 @@ impl EntryCounters {
         self.arrivals += other.arrivals;
         self.successes += other.successes;
         self.failures += other.failures;
-        self.latency
-            .add(&other.latency)
-            .expect("histograms share their bounds");
+        self.latency.merge(&other.latency);
     }
 }
 

@@ -2,7 +2,7 @@
 //! pop in the order they were pushed and every run with the same seed is reproducible.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Simulated time in nanoseconds since the start of the run (584 years fit in a `u64`).
 pub type Nanos = u64;
@@ -89,9 +89,92 @@ impl<E> EventQueue<E> {
     }
 }
 
+/// Events scheduled a fixed delay ahead (network latencies, timeouts, backoffs), kept out
+/// of the heap. Events of one delay are scheduled in time order, so each delay is a FIFO
+/// lane: push and pop are O(1) plus a scan of the few lanes. Most events of a simulation
+/// have such delays; only those with random ones (work times, arrivals) need the heap.
+pub struct Lanes<T> {
+    lanes: Vec<(Nanos, VecDeque<(Nanos, T)>)>,
+    /// The earliest front over all lanes, kept current on every push and pop.
+    earliest: Option<(Nanos, usize)>,
+}
+
+impl<T> Default for Lanes<T> {
+    fn default() -> Self {
+        Lanes {
+            lanes: Vec::new(),
+            earliest: None,
+        }
+    }
+}
+
+impl<T> Lanes<T> {
+    /// Schedules `item` at `now + delay`; `now` must not go back in time between pushes.
+    ///
+    /// # Complexity
+    /// O(lanes) to find the delay's lane (created on first use), O(1) amortised to queue.
+    pub fn push_after(&mut self, now: Nanos, delay: Nanos, item: T) {
+        let lane = match self.lanes.iter().position(|(d, _)| *d == delay) {
+            Some(lane) => lane,
+            None => {
+                self.lanes.push((delay, VecDeque::new()));
+                self.lanes.len() - 1
+            }
+        };
+        let at = now + delay;
+        let queue = &mut self.lanes[lane].1;
+        debug_assert!(queue.back().is_none_or(|(t, _)| *t <= at));
+        if queue.is_empty() && self.earliest.is_none_or(|(t, _)| at < t) {
+            self.earliest = Some((at, lane));
+        }
+        queue.push_back((at, item));
+    }
+
+    /// The earliest scheduled time and its lane. O(1).
+    pub fn peek(&self) -> Option<(Nanos, usize)> {
+        self.earliest
+    }
+
+    /// Removes the earliest item of `lane`. O(lanes).
+    pub fn pop(&mut self, lane: usize) -> Option<(Nanos, T)> {
+        let item = self.lanes[lane].1.pop_front();
+        self.earliest = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(lane, (_, queue))| queue.front().map(|(t, _)| (*t, lane)))
+            .min();
+        item
+    }
+
+    pub fn len(&self) -> usize {
+        self.lanes.iter().map(|(_, q)| q.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.earliest.is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanes_come_out_in_time_order() {
+        let mut lanes = Lanes::default();
+        lanes.push_after(0, 100, "slow@100");
+        lanes.push_after(5, 10, "fast@15");
+        lanes.push_after(95, 10, "fast@105");
+        let mut order = Vec::new();
+        while let Some((_, lane)) = lanes.peek() {
+            order.push(lanes.pop(lane).unwrap());
+        }
+        assert_eq!(
+            order,
+            vec![(15, "fast@15"), (100, "slow@100"), (105, "fast@105")]
+        );
+    }
 
     #[test]
     fn pops_in_time_order_and_fifo_on_ties() {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::fault::{Fault, FaultError};
-use crate::measure::{LatencyHistogram, Window, ratio};
+use crate::measure::{Latencies, Window, ratio};
 use crate::queue::{NANOS_PER_SEC, secs};
 use crate::topology::{RoutingMode, Topology};
 
@@ -22,12 +22,10 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(histogram: &LatencyHistogram) -> Latency {
-        let at = |q: f64| {
-            (!histogram.is_empty()).then(|| round3(histogram.value_at_quantile(q) as f64 / 1e3))
-        };
+    fn of(latencies: &Latencies) -> Latency {
+        let at = |q: f64| latencies.quantile_ms(q).map(round3);
         Latency {
-            mean: (!histogram.is_empty()).then(|| round3(histogram.mean() / 1e3)),
+            mean: latencies.mean_ms().map(round3),
             p50: at(0.5),
             p95: at(0.95),
             p99: at(0.99),

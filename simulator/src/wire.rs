@@ -152,10 +152,6 @@ pub struct Created {
     pub id: FaultId,
 }
 
-fn millis_at(window: &crate::measure::LatencyHistogram, quantile: f64) -> Option<f64> {
-    (!window.is_empty()).then(|| window.value_at_quantile(quantile) as f64 / 1000.0)
-}
-
 impl Tick {
     /// The figures of `window` (the recent past of `engine`) in API form.
     pub fn from_window(engine: &Engine, window: &Window, speed: f64) -> Tick {
@@ -192,8 +188,8 @@ impl Tick {
                     health,
                     rps: counters.arrivals as f64 / seconds,
                     success_rate,
-                    p50_ms: millis_at(&counters.latency, 0.5),
-                    p99_ms: millis_at(&counters.latency, 0.99),
+                    p50_ms: counters.latency.quantile_ms(0.5),
+                    p99_ms: counters.latency.quantile_ms(0.99),
                     utilization: (counters.busy_ns as f64 / (seconds * 1e9 * slots)).min(1.0),
                 };
                 (service.name.clone(), figures)
@@ -208,7 +204,7 @@ impl Tick {
                 let figures = EntryFigures {
                     availability: ratio(counters.successes, counters.successes + counters.failures),
                     rps: counters.arrivals as f64 / seconds,
-                    p99_ms: millis_at(&counters.latency, 0.99),
+                    p99_ms: counters.latency.quantile_ms(0.99),
                 };
                 (topology.services[s].name.clone(), figures)
             })

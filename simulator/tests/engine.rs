@@ -33,7 +33,7 @@ fn mm1_mean_latency_and_utilisation_match_theory() {
     engine.run_until(secs(2000.0));
     let window = engine.take_window();
     let server = &window.services[0];
-    let mean_ms = server.latency.mean() / 1000.0;
+    let mean_ms = server.latency.mean_ms().unwrap();
     assert!(
         (mean_ms - 20.0).abs() < 0.6,
         "mean latency {mean_ms} ms, expected 20 ms"
@@ -56,7 +56,7 @@ fn same_seed_same_figures() {
         let entries: Vec<_> = window
             .entries
             .iter()
-            .map(|e| (e.arrivals, e.successes, e.failures, e.latency.mean()))
+            .map(|e| (e.arrivals, e.successes, e.failures, e.latency.mean_ms()))
             .collect();
         (engine.events(), engine.hops(), format!("{entries:?}"))
     };

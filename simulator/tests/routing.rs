@@ -151,7 +151,7 @@ fn a_partition_times_calls_out() {
     let window = engine.take_window();
     assert_eq!(window.availability(), Some(0.0));
     // Every failed request waited for the 200 ms timeout.
-    let p50_ms = window.entries[0].latency.value_at_quantile(0.5) as f64 / 1000.0;
+    let p50_ms = window.entries[0].latency.quantile_ms(0.5).unwrap();
     assert!((p50_ms - 201.0).abs() < 5.0, "p50 {p50_ms} ms");
 }
 
@@ -240,8 +240,8 @@ fn latency_and_slow_faults_lengthen_requests() {
         engine.run_until(secs(20.0));
         engine.take_window().entries[0]
             .latency
-            .value_at_quantile(0.5) as f64
-            / 1000.0
+            .quantile_ms(0.5)
+            .unwrap()
     };
     let base = p50(None);
     let slower = p50(Some(Fault {

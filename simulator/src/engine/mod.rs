@@ -15,6 +15,8 @@ mod breaker;
 mod routing;
 
 use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
@@ -25,8 +27,8 @@ use breaker::{Admission, CircuitBreaker};
 use routing::{Client, Resolution, Router};
 
 use crate::fault::{Fault, FaultError, FaultKind};
-use crate::measure::{Window, record_latency};
-use crate::queue::{EventQueue, Nanos, millis, secs};
+use crate::measure::Window;
+use crate::queue::{EventQueue, Lanes, Nanos, millis, secs};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
 
 /// Identifies an injected fault for its whole life (listing and reverting).
@@ -274,8 +276,10 @@ pub struct Engine {
     components: [InstanceFaults; 3],
     mode: RoutingMode,
     router: Router,
-    cursors: BTreeMap<(Client, usize), usize>,
+    cursors: FxHashMap<(Client, usize), usize>,
     lb_half_latency: Nanos,
+    /// Events a fixed delay ahead (latencies, timeouts, backoffs); `queue` has the rest.
+    lanes: Lanes<Event>,
     busy_slots: Vec<u32>,
     busy_since: Vec<Nanos>,
     jobs: Slab<Job>,
@@ -371,7 +375,8 @@ impl Engine {
             mode: topology.routing.mode,
             lb_half_latency: millis(topology.routing.lb_latency_ms / 2.0),
             router,
-            cursors: BTreeMap::new(),
+            cursors: FxHashMap::default(),
+            lanes: Lanes::default(),
             busy_slots: vec![0; n],
             busy_since: vec![0; n],
             jobs: Slab::default(),
@@ -492,14 +497,24 @@ impl Engine {
 
     /// Processes every event up to and including time `until`, then sets the clock to it.
     pub fn run_until(&mut self, until: Nanos) {
-        while let Some(time) = self.queue.peek_time() {
-            if time > until {
-                break;
+        loop {
+            let event_at = self.queue.peek_time().unwrap_or(Nanos::MAX);
+            match self.lanes.peek() {
+                // On a tie the heap goes first: any fixed order keeps runs reproducible.
+                Some((at, lane)) if at < event_at && at <= until => {
+                    let (_, event) = self.lanes.pop(lane).expect("peeked");
+                    self.now = at;
+                    self.events += 1;
+                    self.handle(event);
+                }
+                _ if event_at <= until => {
+                    let (time, event) = self.queue.pop().expect("peeked");
+                    self.now = time;
+                    self.events += 1;
+                    self.handle(event);
+                }
+                _ => break,
             }
-            let (time, event) = self.queue.pop().expect("peeked");
-            self.now = time;
-            self.events += 1;
-            self.handle(event);
         }
         self.now = self.now.max(until);
     }
@@ -770,9 +785,10 @@ impl Engine {
     }
 
     fn publish(&mut self, service: usize, instance: usize, present: bool) {
-        let at = self.now + self.router.registry.propagation;
-        self.queue.push(
-            at,
+        let propagation = self.router.registry.propagation;
+        self.lanes.push_after(
+            self.now,
+            propagation,
             Event::Publish {
                 service,
                 instance,
@@ -1001,19 +1017,19 @@ impl Engine {
                 let call = &mut self.calls[call_id];
                 (call.token, call.admission, call.target) = (token, admission, None);
                 // An open breaker fails at once; a partition swallows the call.
-                let at = if link.partitioned && admission != Admission::Rejected {
-                    self.now + timeout
+                let delay = if link.partitioned && admission != Admission::Rejected {
+                    timeout
                 } else {
-                    self.now
+                    0
                 };
-                self.queue.push(at, done(false));
+                self.lanes.push_after(self.now, delay, done(false));
                 return;
             }
             let errors = link.errors;
             if errors > 0.0 && self.rng.random::<f64>() < errors {
                 let call = &mut self.calls[call_id];
                 (call.token, call.admission, call.target) = (token, admission, None);
-                self.queue.push(self.now + 2 * half, done(false));
+                self.lanes.push_after(self.now, 2 * half, done(false));
                 return;
             }
         }
@@ -1025,11 +1041,11 @@ impl Engine {
         match route {
             Route::Refused { delay } => {
                 call.target = None;
-                self.queue.push(self.now + delay, done(false));
+                self.lanes.push_after(self.now, delay, done(false));
             }
             Route::Blackhole => {
                 call.target = None;
-                self.queue.push(self.now + timeout, done(false));
+                self.lanes.push_after(self.now, timeout, done(false));
             }
             Route::Instance { instance, extra } => {
                 call.target = Some(instance);
@@ -1051,9 +1067,9 @@ impl Engine {
                     failed: false,
                     holds_slot: false,
                 });
-                self.queue
-                    .push(self.now + half + extra, Event::Arrive { job: child });
-                self.queue.push(self.now + timeout, done(false));
+                self.lanes
+                    .push_after(self.now, half + extra, Event::Arrive { job: child });
+                self.lanes.push_after(self.now, timeout, done(false));
             }
         }
     }
@@ -1159,8 +1175,8 @@ impl Engine {
                     self.window.links[d].retries += 1;
                 }
                 self.window.services[to].retries += 1;
-                self.queue
-                    .push(self.now + backoff, Event::CallStart { call: call_id });
+                self.lanes
+                    .push_after(self.now, backoff, Event::CallStart { call: call_id });
                 return;
             }
         }
@@ -1176,7 +1192,7 @@ impl Engine {
             } else {
                 counters.failures += 1;
             }
-            record_latency(&mut counters.latency, self.now - call.started);
+            counters.latency.record(self.now - call.started);
             return;
         };
         let required = call
@@ -1211,7 +1227,7 @@ impl Engine {
         } else {
             counters.failures += 1;
         }
-        record_latency(&mut counters.latency, self.now - job.arrived);
+        counters.latency.record(self.now - job.arrived);
         if hung && same_life {
             return; // it never answers
         }
@@ -1224,8 +1240,9 @@ impl Engine {
         }
         let (half, ..) = self.call_terms(call);
         let lb = if call.via_lb { self.lb_half_latency } else { 0 };
-        self.queue.push(
-            self.now + half + lb + extra,
+        self.lanes.push_after(
+            self.now,
+            half + lb + extra,
             Event::CallDone {
                 call: job.call,
                 token: job.token,

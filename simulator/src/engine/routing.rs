@@ -6,7 +6,7 @@
 //! instance really is up lives in the engine, which feeds probes, heartbeats and call
 //! outcomes in here.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::queue::{Nanos, millis, secs};
 use crate::topology::{Balancer, Routing};
@@ -124,8 +124,10 @@ pub struct Router {
     pub registry: Registry,
     dns_ttl: Nanos,
     pub balancer: Balancer,
-    dns_cache: HashMap<(Client, u32), DnsEntry>,
-    outliers: HashMap<(Client, u32, u32), Outlier>,
+    dns_cache: FxHashMap<(Client, u32), DnsEntry>,
+    outliers: FxHashMap<(Client, u32, u32), Outlier>,
+    /// When the last ejection ends: before then no lookup is needed at all.
+    ejections_end: Nanos,
 }
 
 /// The outcome of asking a resolver for a name.
@@ -143,8 +145,9 @@ impl Router {
             registry: Registry::new(routing, replicas),
             dns_ttl: secs(routing.dns_ttl_s),
             balancer: routing.balancer,
-            dns_cache: HashMap::new(),
-            outliers: HashMap::new(),
+            dns_cache: FxHashMap::default(),
+            outliers: FxHashMap::default(),
+            ejections_end: 0,
         }
     }
 
@@ -174,9 +177,11 @@ impl Router {
 
     /// Whether `client` has ejected `instance` of `service` at `now`.
     pub fn ejected(&self, client: Client, service: usize, instance: usize, now: Nanos) -> bool {
-        self.outliers
-            .get(&(client, service as u32, instance as u32))
-            .is_some_and(|o| o.ejected_until > now)
+        now < self.ejections_end
+            && self
+                .outliers
+                .get(&(client, service as u32, instance as u32))
+                .is_some_and(|o| o.ejected_until > now)
     }
 
     /// Feeds a call outcome to the client's outlier detection.
@@ -188,6 +193,9 @@ impl Router {
         ok: bool,
         now: Nanos,
     ) {
+        if ok && self.outliers.is_empty() {
+            return; // the common case: nothing to reset
+        }
         let key = (client, service as u32, instance as u32);
         if ok {
             if let Some(outlier) = self.outliers.get_mut(&key) {
@@ -201,6 +209,7 @@ impl Router {
             outlier.consecutive_failures = 0;
             outlier.ejections += 1;
             outlier.ejected_until = now + secs(OUTLIER_EJECTION_S) * u64::from(outlier.ejections);
+            self.ejections_end = self.ejections_end.max(outlier.ejected_until);
         }
     }
 
@@ -208,5 +217,6 @@ impl Router {
     pub fn forget_clients(&mut self) {
         self.dns_cache.clear();
         self.outliers.clear();
+        self.ejections_end = 0;
     }
 }
