@@ -55,7 +55,7 @@ impl Latencies {
 }
 
 /// What happened at one service during a window.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ServiceCounters {
     /// Executions that arrived at an instance (retries included).
     pub arrivals: u64,
@@ -72,20 +72,6 @@ pub struct ServiceCounters {
     pub busy_ns: u128,
 }
 
-impl Default for ServiceCounters {
-    fn default() -> Self {
-        ServiceCounters {
-            arrivals: 0,
-            successes: 0,
-            failures: 0,
-            rejected: 0,
-            retries: 0,
-            latency: Latencies::default(),
-            busy_ns: 0,
-        }
-    }
-}
-
 impl ServiceCounters {
     fn merge(&mut self, other: &ServiceCounters) {
         self.arrivals += other.arrivals;
@@ -99,23 +85,12 @@ impl ServiceCounters {
 }
 
 /// Outside requests at one entry point during a window, counted when they end.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct EntryCounters {
     pub arrivals: u64,
     pub successes: u64,
     pub failures: u64,
     pub latency: Latencies,
-}
-
-impl Default for EntryCounters {
-    fn default() -> Self {
-        EntryCounters {
-            arrivals: 0,
-            successes: 0,
-            failures: 0,
-            latency: Latencies::default(),
-        }
-    }
 }
 
 impl EntryCounters {

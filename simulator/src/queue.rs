@@ -1,7 +1,7 @@
 //! The event queue: a binary min-heap ordered by `(time, sequence)`, so events at equal times
 //! pop in the order they were pushed and every run with the same seed is reproducible.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
 /// Simulated time in nanoseconds since the start of the run (584 years fit in a `u64`).
@@ -90,20 +90,20 @@ impl<E> EventQueue<E> {
 }
 
 /// Events scheduled a fixed delay ahead (network latencies, timeouts, backoffs), kept out
-/// of the heap. Events of one delay are scheduled in time order, so each delay is a FIFO
-/// lane: push and pop are O(1) plus a scan of the few lanes. Most events of a simulation
-/// have such delays; only those with random ones (work times, arrivals) need the heap.
+/// of the main heap. Events of one delay are scheduled in time order, so each delay is a
+/// FIFO lane; a small heap orders the lanes by their fronts. Most events of a simulation
+/// have such delays; only those with random ones (work times, arrivals) need the big heap.
 pub struct Lanes<T> {
     lanes: Vec<(Nanos, VecDeque<(Nanos, T)>)>,
-    /// The earliest front over all lanes, kept current on every push and pop.
-    earliest: Option<(Nanos, usize)>,
+    /// `(front time, lane)` of every non-empty lane, earliest first.
+    fronts: BinaryHeap<Reverse<(Nanos, usize)>>,
 }
 
 impl<T> Default for Lanes<T> {
     fn default() -> Self {
         Lanes {
             lanes: Vec::new(),
-            earliest: None,
+            fronts: BinaryHeap::new(),
         }
     }
 }
@@ -112,7 +112,8 @@ impl<T> Lanes<T> {
     /// Schedules `item` at `now + delay`; `now` must not go back in time between pushes.
     ///
     /// # Complexity
-    /// O(lanes) to find the delay's lane (created on first use), O(1) amortised to queue.
+    /// O(L) to find the delay's lane among L lanes (created on first use), then O(1)
+    /// amortised, or O(log L) when the lane was empty.
     pub fn push_after(&mut self, now: Nanos, delay: Nanos, item: T) {
         let lane = match self.lanes.iter().position(|(d, _)| *d == delay) {
             Some(lane) => lane,
@@ -124,26 +125,26 @@ impl<T> Lanes<T> {
         let at = now + delay;
         let queue = &mut self.lanes[lane].1;
         debug_assert!(queue.back().is_none_or(|(t, _)| *t <= at));
-        if queue.is_empty() && self.earliest.is_none_or(|(t, _)| at < t) {
-            self.earliest = Some((at, lane));
+        if queue.is_empty() {
+            self.fronts.push(Reverse((at, lane)));
         }
         queue.push_back((at, item));
     }
 
     /// The earliest scheduled time and its lane. O(1).
     pub fn peek(&self) -> Option<(Nanos, usize)> {
-        self.earliest
+        self.fronts.peek().map(|Reverse(front)| *front)
     }
 
-    /// Removes the earliest item of `lane`. O(lanes).
+    /// Removes the earliest item, which is in `lane` (as [`Lanes::peek`] said). O(log L).
     pub fn pop(&mut self, lane: usize) -> Option<(Nanos, T)> {
-        let item = self.lanes[lane].1.pop_front();
-        self.earliest = self
-            .lanes
-            .iter()
-            .enumerate()
-            .filter_map(|(lane, (_, queue))| queue.front().map(|(t, _)| (*t, lane)))
-            .min();
+        debug_assert_eq!(self.peek().map(|(_, l)| l), Some(lane));
+        self.fronts.pop();
+        let queue = &mut self.lanes[lane].1;
+        let item = queue.pop_front();
+        if let Some((next, _)) = queue.front() {
+            self.fronts.push(Reverse((*next, lane)));
+        }
         item
     }
 
@@ -152,7 +153,7 @@ impl<T> Lanes<T> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.earliest.is_none()
+        self.fronts.is_empty()
     }
 }
 
