@@ -59,7 +59,7 @@ fn simulation(c: &mut Criterion) {
     let scale_free = templates::build("scale-free", Some(1000), 1).expect("template");
     let cases = [
         ("shop", templates::demo(), 20.0),
-        ("scale-free-1000", scale_free, 5.0),
+        ("scale-free-1000", scale_free, 30.0),
     ];
     for (name, topology, seconds) in cases {
         for mode in [RoutingMode::Smart, RoutingMode::Dns, RoutingMode::Lb] {
