@@ -148,6 +148,29 @@ impl<T> Lanes<T> {
         item
     }
 
+    /// Like [`Lanes::pop`], and then drops the items right behind it in its lane for which
+    /// `obsolete` holds (timeouts of calls long answered), without ordering them again.
+    /// Returns the item and how many were dropped.
+    pub fn pop_dropping(
+        &mut self,
+        lane: usize,
+        obsolete: impl Fn(&T) -> bool,
+    ) -> Option<((Nanos, T), u64)> {
+        debug_assert_eq!(self.peek().map(|(_, l)| l), Some(lane));
+        self.fronts.pop();
+        let queue = &mut self.lanes[lane].1;
+        let item = queue.pop_front()?;
+        let mut dropped = 0;
+        while queue.front().is_some_and(|(_, next)| obsolete(next)) {
+            queue.pop_front();
+            dropped += 1;
+        }
+        if let Some((next, _)) = queue.front() {
+            self.fronts.push(Reverse((*next, lane)));
+        }
+        Some((item, dropped))
+    }
+
     pub fn len(&self) -> usize {
         self.lanes.iter().map(|(_, q)| q.len()).sum()
     }

@@ -502,7 +502,18 @@ impl Engine {
             match self.lanes.peek() {
                 // On a tie the heap goes first: any fixed order keeps runs reproducible.
                 Some((at, lane)) if at < event_at && at <= until => {
-                    let (_, event) = self.lanes.pop(lane).expect("peeked");
+                    // Timeouts of attempts already answered would be ignored: drop them
+                    // in bulk rather than one event at a time.
+                    let calls = &self.calls;
+                    let stale = |event: &Event| match event {
+                        Event::CallDone {
+                            call,
+                            token,
+                            ok: false,
+                        } => calls.get(*call).is_none_or(|c| c.token != *token),
+                        _ => false,
+                    };
+                    let ((_, event), _) = self.lanes.pop_dropping(lane, stale).expect("peeked");
                     self.now = at;
                     self.events += 1;
                     self.handle(event);
