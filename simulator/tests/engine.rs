@@ -189,3 +189,36 @@ fn series_availability_is_the_product_of_the_parts() {
         "availability {availability}"
     );
 }
+
+#[test]
+fn replacing_the_topology_keeps_time_and_the_faults_that_still_fit() {
+    let mut engine = Engine::new(templates::demo(), 13);
+    engine.run_until(secs(10.0));
+    let kept = engine.inject(Fault::kill("catalog-db")).unwrap();
+    let gone = engine.inject(Fault::kill("payments")).unwrap();
+    let later = engine
+        .inject(Fault {
+            at_s: Some(30.0),
+            duration_s: Some(5.0),
+            ..Fault::kill("auth")
+        })
+        .unwrap();
+    let mut edited = templates::demo();
+    edited.services.retain(|s| s.name != "payments");
+    edited.dependencies.retain(|d| d.to != "payments");
+    let dropped = engine.replace_topology(edited);
+    assert_eq!(dropped, vec![gone]);
+    assert_eq!(engine.now(), secs(10.0));
+    let ids: Vec<_> = engine.faults().map(|f| f.id).collect();
+    assert_eq!(ids, vec![kept, later]);
+    // catalog-db is still down, so every request still fails.
+    assert_eq!(availability_until(&mut engine, 20.0), 0.0);
+    assert!(engine.revert(kept));
+    engine.run_until(secs(21.0));
+    assert!(availability_until(&mut engine, 29.0) > 0.99);
+    // The pending kill of auth still happens at 30 s and ends at 35 s.
+    engine.run_until(secs(30.5));
+    assert_eq!(availability_until(&mut engine, 34.0), 0.0);
+    engine.run_until(secs(36.0));
+    assert!(availability_until(&mut engine, 45.0) > 0.99);
+}

@@ -298,6 +298,11 @@ pub struct Engine {
 impl Engine {
     /// Starts a simulation of `topology` (already validated) at time zero.
     pub fn new(topology: Topology, seed: u64) -> Engine {
+        Engine::starting_at(topology, seed, 0)
+    }
+
+    /// An engine whose clock starts at `start` rather than zero.
+    fn starting_at(topology: Topology, seed: u64, start: Nanos) -> Engine {
         let index: BTreeMap<&str, usize> = topology
             .services
             .iter()
@@ -364,7 +369,7 @@ impl Engine {
             })
             .collect();
         let n = topology.services.len();
-        let window = Window::new(0, n, entries.len(), topology.dependencies.len());
+        let window = Window::new(start, n, entries.len(), topology.dependencies.len());
         let router = Router::new(&topology.routing, &replicas);
         let mut engine = Engine {
             services,
@@ -378,13 +383,13 @@ impl Engine {
             cursors: FxHashMap::default(),
             lanes: Lanes::default(),
             busy_slots: vec![0; n],
-            busy_since: vec![0; n],
+            busy_since: vec![start; n],
             jobs: Slab::default(),
             calls: Slab::default(),
             next_token: 0,
             queue: EventQueue::default(),
             rng: Pcg64Mcg::seed_from_u64(seed),
-            now: 0,
+            now: start,
             window,
             faults: BTreeMap::new(),
             next_fault: 1,
@@ -394,10 +399,10 @@ impl Engine {
             topology,
         };
         for service in engine.entries.clone() {
-            let first = engine.interarrival(service);
+            let first = start + engine.interarrival(service);
             engine.queue.push(first, Event::Ingress { service });
         }
-        let first_probe = engine.router.checker.interval;
+        let first_probe = start + engine.router.checker.interval;
         engine.queue.push(first_probe, Event::Probe);
         engine
     }
@@ -443,6 +448,57 @@ impl Engine {
             self.router.forget_clients();
             self.cursors.clear();
         }
+    }
+
+    /// Replaces the topology while running: the clock, the routing knowledge of services
+    /// that keep their name and replica count, and every fault that still fits the new
+    /// topology carry over (same ids, same schedule); requests in flight are abandoned
+    /// uncounted. Returns the ids of the faults dropped because they no longer fit.
+    pub fn replace_topology(&mut self, topology: Topology) -> Vec<FaultId> {
+        let seed = self.rng.random::<u64>();
+        let mut next = Engine::starting_at(topology, seed, self.now);
+        // Services that survive under the same name keep what the checker and the registry
+        // knew about their instances.
+        for (old, service) in self.topology.services.iter().enumerate() {
+            let Some(new) = next.service_index(&service.name) else {
+                continue;
+            };
+            if next.instances[new].len() != self.instances[old].len() {
+                continue;
+            }
+            next.router.adopt(&self.router, old, new);
+        }
+        let mut dropped = Vec::new();
+        next.next_fault = self.next_fault;
+        for (id, active) in std::mem::take(&mut self.faults) {
+            if active.fault.validate(&next.topology).is_err() {
+                dropped.push(id);
+                continue;
+            }
+            let end = active.fault.duration_s.map(|d| active.start + secs(d));
+            let state = active.state;
+            next.faults.insert(
+                id,
+                ActiveFault {
+                    victims: Vec::new(),
+                    state: FaultState::Pending,
+                    ..active
+                },
+            );
+            if state == FaultState::Active || next.faults[&id].start <= next.now {
+                next.start_fault(id);
+            } else {
+                let start = next.faults[&id].start;
+                next.queue.push(start, Event::FaultStart { id });
+            }
+            if let Some(end) = end {
+                next.queue.push(end.max(next.now), Event::FaultEnd { id });
+            }
+        }
+        next.events = self.events;
+        next.hops = self.hops;
+        *self = next;
+        dropped
     }
 
     /// Instances of `service` (by index) that are up (neither killed nor hung).

@@ -213,6 +213,15 @@ impl Router {
         }
     }
 
+    /// Takes over what `other` knew of service `from` as service `to` (same replica count):
+    /// health-check results and registry entries, as a topology edit keeps them.
+    pub fn adopt(&mut self, other: &Router, from: usize, to: usize) {
+        self.checker.healthy[to].clone_from(&other.checker.healthy[from]);
+        self.checker.streak[to].clone_from(&other.checker.streak[from]);
+        self.registry.registered[to].clone_from(&other.registry.registered[from]);
+        self.registry.published[to].clone_from(&other.registry.published[from]);
+    }
+
     /// Forgets what clients cached and ejected (a routing-mode switch starts afresh).
     pub fn forget_clients(&mut self) {
         self.dns_cache.clear();
