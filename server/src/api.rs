@@ -1,21 +1,26 @@
-//! The HTTP API (SPEC "HTTP — Contract"): health, topology, faults and the SSE stream.
+//! The HTTP API (SPEC "HTTP — Contract"): health, topology, faults, the session's controls,
+//! templates and the SSE stream.
 
 use std::convert::Infallible;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt, stream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use simulator::engine::FaultId;
 use simulator::fault::Fault;
+use simulator::templates;
+use simulator::topology::Topology;
 use simulator::wire::{Created, FaultRecord};
 use tokio_stream::wrappers::WatchStream;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::session::{ControlError, SessionChange, SessionState};
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
@@ -25,20 +30,72 @@ pub async fn get_topology(State(state): State<AppState>) -> impl IntoResponse {
     Json(state.session.topology())
 }
 
-/// `GET /api/events`: a `snapshot` event, then a `tick` event at every tick.
+/// The answer to `PUT /api/topology`.
+#[derive(Serialize, Deserialize)]
+pub struct Replaced {
+    /// Faults that no longer fit the new topology and were reverted.
+    pub dropped_faults: Vec<FaultId>,
+}
+
+/// `PUT /api/topology`: run a new topology (JSON, or YAML with a YAML content type) from now
+/// on. A bad one changes nothing and answers 422 naming the field.
+pub async fn put_topology(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Replaced>, AppError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| AppError::bad_request("the body is not UTF-8 text"))?;
+    let yaml = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("yaml"));
+    let parsed = if yaml {
+        Topology::from_yaml(text)
+    } else {
+        Topology::from_json(text)
+    };
+    let topology = parsed.map_err(|err| {
+        if err.syntax {
+            AppError::bad_request(format!("the body is not a topology: {err}"))
+        } else {
+            AppError::unprocessable(err.message, err.path)
+        }
+    })?;
+    let name = topology.name.clone();
+    let dropped_faults = state.session.replace_topology(topology);
+    tracing::info!(topology = %name, dropped = dropped_faults.len(), "topology replaced");
+    Ok(Json(Replaced { dropped_faults }))
+}
+
+/// `GET /api/events`: a `snapshot` event, then a `tick` event at every tick, and a fresh
+/// `snapshot` before the first tick of each new topology.
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let ticks = state.session.subscribe();
-    let snapshot = sse_json("snapshot", &state.session.snapshot());
+    let (snapshot, version) = state.session.snapshot();
+    let first = sse_json("snapshot", &snapshot);
+    let session = state.session.clone();
     // The snapshot already holds the current figures: follow from the next tick on.
-    let following = WatchStream::from_changes(ticks).map(|tick| {
-        Ok(Event::default()
-            .event("tick")
-            .id(tick.seq.to_string())
-            .data(&tick.json))
-    });
-    let stream = stream::once(async move { Ok(snapshot) }).chain(following);
+    let following = WatchStream::from_changes(ticks)
+        .scan(version, move |sent_version, tick| {
+            let mut events = Vec::with_capacity(2);
+            if tick.topology_version > *sent_version {
+                let (snapshot, version) = session.snapshot();
+                *sent_version = version;
+                events.push(Ok(sse_json("snapshot", &snapshot)));
+            }
+            if tick.topology_version <= *sent_version {
+                events.push(Ok(Event::default()
+                    .event("tick")
+                    .id(tick.seq.to_string())
+                    .data(&tick.json)));
+            }
+            std::future::ready(Some(stream::iter(events)))
+        })
+        .flatten();
+    let stream = stream::once(async move { Ok(first) }).chain(following);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -83,6 +140,81 @@ pub async fn revert_fault(
             "no active fault has id {id}: it may have been reverted or ended by itself"
         )))
     }
+}
+
+pub async fn get_session(State(state): State<AppState>) -> Json<SessionState> {
+    Json(state.session.state())
+}
+
+/// `PUT /api/session`: change any of `paused`, `speed`, `routing_mode`.
+pub async fn put_session(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<SessionState>, AppError> {
+    let change: SessionChange = parse_json(&body)?;
+    let session = state.session.change(change).map_err(control_error)?;
+    tracing::info!(?session, "session changed");
+    Ok(Json(session))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub seconds: f64,
+}
+
+/// `POST /api/session/step`: simulate `seconds` at once while paused.
+pub async fn step_session(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<SessionState>, AppError> {
+    let step: Step = parse_json(&body)?;
+    Ok(Json(
+        state.session.step(step.seconds).map_err(control_error)?,
+    ))
+}
+
+/// `POST /api/session/reset`: start again from zero with the same topology and seed.
+pub async fn reset_session(State(state): State<AppState>) -> Json<SessionState> {
+    tracing::info!("session reset");
+    Json(state.session.reset())
+}
+
+fn control_error(err: ControlError) -> AppError {
+    AppError::unprocessable(err.message, err.path)
+}
+
+/// `GET /api/templates`: the template names and their default sizes.
+pub async fn list_templates() -> Json<Vec<serde_json::Value>> {
+    Json(
+        templates::NAMES
+            .iter()
+            .map(|name| serde_json::json!({"name": name, "default_size": templates::default_size(name)}))
+            .collect(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateQuery {
+    pub size: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+/// `GET /api/templates/{name}?size=N&seed=S`: a template topology, ready for `PUT`.
+pub async fn get_template(
+    Path(name): Path<String>,
+    query: Result<Query<TemplateQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Topology>, AppError> {
+    let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
+    templates::build(&name, query.size, query.seed.unwrap_or(1))
+        .map(Json)
+        .map_err(|err| match err {
+            templates::TemplateError::Unknown(_) => AppError::NotFound(err.to_string()),
+            templates::TemplateError::Size { .. } => {
+                AppError::unprocessable(err.to_string(), "size")
+            }
+        })
 }
 
 /// Parses a JSON body, naming the offending field on error.

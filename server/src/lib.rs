@@ -20,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -43,7 +43,12 @@ pub struct AppState {
 pub fn app(state: AppState, dist: Option<&Path>) -> Router {
     let api = Router::new()
         .route("/health", get(api::health))
-        .route("/topology", get(api::get_topology))
+        .route("/topology", get(api::get_topology).put(api::put_topology))
+        .route("/session", get(api::get_session).put(api::put_session))
+        .route("/session/step", post(api::step_session))
+        .route("/session/reset", post(api::reset_session))
+        .route("/templates", get(api::list_templates))
+        .route("/templates/{name}", get(api::get_template))
         .route("/events", get(api::events))
         .route("/faults", get(api::list_faults).post(api::inject_fault))
         .route("/faults/{id}", delete(api::revert_fault))

@@ -2,21 +2,32 @@
 //! thread, so HTTP handlers never wait on the simulation, and a tick published to all
 //! viewers at [`TICK_HZ`]. Each tick is serialised once; viewers read the latest through a
 //! `watch` channel, so a slow one skips ticks instead of holding anyone up.
+//!
+//! Controls (pause, speed, step, reset, routing mode, a new topology) take the lock for as
+//! long as the change takes and show in the next tick; a new topology bumps the topology
+//! version, which tells every stream to send a fresh snapshot.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use simulator::engine::{Engine, FaultId};
 use simulator::fault::{Fault, FaultError};
 use simulator::layout;
 use simulator::measure::{Rolling, Window};
-use simulator::queue::{Nanos, secs};
-use simulator::topology::Topology;
+use simulator::queue::secs;
+use simulator::topology::{RoutingMode, Topology};
 use simulator::wire::{FaultRecord, Snapshot, Tick};
 use tokio::sync::watch;
 
 /// Ticks per real second.
 pub const TICK_HZ: u32 = 10;
+
+/// Slowest and fastest simulated seconds per real second.
+pub const SPEED_RANGE: (f64, f64) = (0.1, 100.0);
+
+/// Longest single step while paused, in simulated seconds.
+pub const MAX_STEP_S: f64 = 3600.0;
 
 /// Most real time one tick simulates, however long it was since the last one.
 const MAX_CATCH_UP: Duration = Duration::from_secs(1);
@@ -24,11 +35,44 @@ const MAX_CATCH_UP: Duration = Duration::from_secs(1);
 /// Simulated time the live figures cover (a rolling window).
 const FIGURES_SPAN_S: f64 = 1.0;
 
-/// A tick ready to send: its sequence number (the SSE `id`) and its JSON.
+/// A tick ready to send: its sequence number (the SSE `id`), the topology version it
+/// belongs to, and its JSON.
 #[derive(Debug)]
 pub struct TickMessage {
     pub seq: u64,
+    pub topology_version: u64,
     pub json: String,
+}
+
+/// The session's controls, as `GET`/`PUT /api/session` show them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// Simulated seconds since the run started.
+    pub t: f64,
+    pub paused: bool,
+    /// Simulated seconds per real second while running.
+    pub speed: f64,
+    pub routing_mode: RoutingMode,
+    pub seed: u64,
+    /// Bumped by every new topology and reset.
+    pub topology_version: u64,
+}
+
+/// A change to the controls: every field is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionChange {
+    pub paused: Option<bool>,
+    pub speed: Option<f64>,
+    pub routing_mode: Option<RoutingMode>,
+}
+
+/// A control request that cannot be carried out, with the field at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ControlError {
+    pub path: String,
+    pub message: String,
 }
 
 /// The engine and what the live view keeps beside it.
@@ -36,9 +80,23 @@ struct Live {
     engine: Engine,
     rolling: Rolling,
     speed: f64,
+    paused: bool,
+    seed: u64,
+    topology_version: u64,
 }
 
 impl Live {
+    fn new(topology: Topology, seed: u64) -> Live {
+        Live {
+            engine: Engine::new(topology, seed),
+            rolling: Rolling::new(secs(FIGURES_SPAN_S)),
+            speed: 1.0,
+            paused: false,
+            seed,
+            topology_version: 1,
+        }
+    }
+
     fn figures(&self) -> Window {
         self.rolling.merged().unwrap_or_else(|| {
             let topology = self.engine.topology();
@@ -52,7 +110,27 @@ impl Live {
     }
 
     fn tick(&self) -> Tick {
-        Tick::from_window(&self.engine, &self.figures(), self.speed)
+        let speed = if self.paused { 0.0 } else { self.speed };
+        Tick::from_window(&self.engine, &self.figures(), speed)
+    }
+
+    /// Simulates `seconds` more and cuts a window for the live figures.
+    fn advance(&mut self, seconds: f64) {
+        let until = self.engine.now() + secs(seconds);
+        self.engine.run_until(until);
+        let window = self.engine.take_window();
+        self.rolling.push(window);
+    }
+
+    fn state(&self) -> SessionState {
+        SessionState {
+            t: self.engine.now() as f64 / 1e9,
+            paused: self.paused,
+            speed: self.speed,
+            routing_mode: self.engine.routing_mode(),
+            seed: self.seed,
+            topology_version: self.topology_version,
+        }
     }
 }
 
@@ -61,27 +139,28 @@ impl Live {
 pub struct Session {
     live: Arc<Mutex<Live>>,
     ticks: watch::Receiver<Arc<TickMessage>>,
+    sender: Arc<watch::Sender<Arc<TickMessage>>>,
 }
 
 impl Session {
     /// Starts simulating `topology` from `seed` and publishing ticks from a thread of its own.
     pub fn start(topology: Topology, seed: u64) -> Session {
-        let live = Live {
-            engine: Engine::new(topology, seed),
-            rolling: Rolling::new(secs(FIGURES_SPAN_S)),
-            speed: 1.0,
-        };
+        let live = Live::new(topology, seed);
         let first = Arc::new(TickMessage {
             seq: 0,
+            topology_version: live.topology_version,
             json: serde_json::to_string(&live.tick()).expect("ticks serialise"),
         });
         let (sender, ticks) = watch::channel(first);
-        let live = Arc::new(Mutex::new(live));
-        let session = Session { live, ticks };
+        let session = Session {
+            live: Arc::new(Mutex::new(live)),
+            ticks,
+            sender: Arc::new(sender),
+        };
         let ticker = session.clone();
         std::thread::Builder::new()
             .name("simulation".into())
-            .spawn(move || ticker.run_ticks(sender))
+            .spawn(move || ticker.run_ticks())
             .expect("spawning the simulation thread");
         session
     }
@@ -94,12 +173,12 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Advances the simulation every 1/TICK_HZ s until every receiver is gone.
-    fn run_ticks(self, sender: watch::Sender<Arc<TickMessage>>) {
+    /// Advances the simulation every 1/TICK_HZ s, for as long as the process runs.
+    fn run_ticks(self) {
         let period = Duration::from_secs(1) / TICK_HZ;
         let mut next = Instant::now() + period;
         let mut last = Instant::now();
-        for seq in 1.. {
+        loop {
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
             next += period;
             let now = Instant::now();
@@ -107,20 +186,29 @@ impl Session {
             // hold the lock for as long as simulating all of it would take.
             let elapsed = (now - last).min(MAX_CATCH_UP);
             last = now;
-            let tick = {
-                let mut live = self.lock();
-                let advance: Nanos = (elapsed.as_secs_f64() * live.speed * 1e9) as Nanos;
-                let until = live.engine.now() + advance;
-                live.engine.run_until(until);
-                let window = live.engine.take_window();
-                live.rolling.push(window);
-                live.tick()
-            };
-            let json = serde_json::to_string(&tick).expect("ticks serialise");
-            if sender.send(Arc::new(TickMessage { seq, json })).is_err() {
-                break;
+            let mut live = self.lock();
+            if !live.paused {
+                let seconds = elapsed.as_secs_f64() * live.speed;
+                live.advance(seconds);
             }
+            self.publish(live);
         }
+    }
+
+    /// Serialises the current tick and hands it to every stream. Takes the lock's guard so
+    /// the tick is built under it and sent after it is released.
+    fn publish(&self, live: MutexGuard<'_, Live>) {
+        let tick = live.tick();
+        let topology_version = live.topology_version;
+        drop(live);
+        let json = serde_json::to_string(&tick).expect("ticks serialise");
+        self.sender.send_modify(|latest| {
+            *latest = Arc::new(TickMessage {
+                seq: latest.seq + 1,
+                topology_version,
+                json,
+            });
+        });
     }
 
     /// The latest tick, to follow.
@@ -129,18 +217,96 @@ impl Session {
     }
 
     /// Everything a new viewer needs: topology, positions and the current figures.
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self) -> (Snapshot, u64) {
         let live = self.lock();
         let topology = live.engine.topology().clone();
-        Snapshot {
+        let snapshot = Snapshot {
             positions: layout::layered(&topology),
             topology,
             state: live.tick(),
-        }
+        };
+        (snapshot, live.topology_version)
     }
 
     pub fn topology(&self) -> Topology {
         self.lock().engine.topology().clone()
+    }
+
+    /// Runs the new (validated) topology from now on; returns the faults that no longer fit
+    /// and were dropped.
+    pub fn replace_topology(&self, topology: Topology) -> Vec<FaultId> {
+        let mut live = self.lock();
+        let dropped = live.engine.replace_topology(topology);
+        live.rolling.clear();
+        live.topology_version += 1;
+        self.publish(live);
+        dropped
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.lock().state()
+    }
+
+    /// Applies a change of controls, all or nothing.
+    pub fn change(&self, change: SessionChange) -> Result<SessionState, ControlError> {
+        if let Some(speed) = change.speed
+            && !(speed.is_finite() && (SPEED_RANGE.0..=SPEED_RANGE.1).contains(&speed))
+        {
+            return Err(ControlError {
+                path: "speed".into(),
+                message: format!(
+                    "must be between {} and {} simulated seconds per second, not {speed}",
+                    SPEED_RANGE.0, SPEED_RANGE.1
+                ),
+            });
+        }
+        let mut live = self.lock();
+        if let Some(speed) = change.speed {
+            live.speed = speed;
+        }
+        if let Some(paused) = change.paused {
+            live.paused = paused;
+        }
+        if let Some(mode) = change.routing_mode {
+            live.engine.set_routing_mode(mode);
+        }
+        let state = live.state();
+        self.publish(live);
+        Ok(state)
+    }
+
+    /// Simulates `seconds` at once while paused (to inspect a run frame by frame).
+    pub fn step(&self, seconds: f64) -> Result<SessionState, ControlError> {
+        if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_STEP_S) {
+            return Err(ControlError {
+                path: "seconds".into(),
+                message: format!("must be above 0 and at most {MAX_STEP_S}, not {seconds}"),
+            });
+        }
+        let mut live = self.lock();
+        if !live.paused {
+            return Err(ControlError {
+                path: "paused".into(),
+                message: "pause the session before stepping it".into(),
+            });
+        }
+        live.advance(seconds);
+        let state = live.state();
+        self.publish(live);
+        Ok(state)
+    }
+
+    /// Starts the run again from time zero with the same topology (and routing mode in
+    /// force) and seed, without faults.
+    pub fn reset(&self) -> SessionState {
+        let mut live = self.lock();
+        let topology = live.engine.topology().clone();
+        let (speed, paused, version) = (live.speed, live.paused, live.topology_version);
+        *live = Live::new(topology, live.seed);
+        (live.speed, live.paused, live.topology_version) = (speed, paused, version + 1);
+        let state = live.state();
+        self.publish(live);
+        state
     }
 
     pub fn inject(&self, fault: Fault) -> Result<FaultId, FaultError> {

@@ -247,3 +247,224 @@ async fn events_stream_a_snapshot_then_ticks_at_10_hz() {
     // while still failing if ticks came at 1 Hz.
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }
+
+#[tokio::test]
+async fn a_new_topology_runs_and_a_bad_one_changes_nothing() {
+    let router = router(None);
+    let ring = simulator::templates::build("ring", Some(4), 1).unwrap();
+    let (status, _) = call(
+        &router,
+        "POST",
+        "/api/faults",
+        Some(r#"{"kind": "kill", "service": "cart"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(
+        &router,
+        "PUT",
+        "/api/topology",
+        Some(&ring.to_json_pretty()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // `cart` is not in the ring: its kill was dropped.
+    assert_eq!(body["dropped_faults"], json!([1]));
+    let (_, live) = call(&router, "GET", "/api/topology", None).await;
+    assert_eq!(live["name"], "ring");
+
+    let mut bad = ring.clone();
+    bad.services[2].replicas = 0;
+    let bad = serde_json::to_string(&bad).unwrap();
+    let (status, body) = call(&router, "PUT", "/api/topology", Some(&bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["path"], "services[2].replicas");
+    let (status, _) = call(&router, "PUT", "/api/topology", Some("{\"name\": ")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, live) = call(&router, "GET", "/api/topology", None).await;
+    assert_eq!(live["name"], "ring", "refused topologies change nothing");
+    assert_eq!(live["services"][2]["replicas"], 2);
+}
+
+#[tokio::test]
+async fn topologies_can_be_sent_as_yaml() {
+    let router = router(None);
+    let yaml = "name: tiny\nservices:\n  - name: only\n    ingress_rps: 5\n";
+    let request = Request::builder()
+        .method("PUT")
+        .uri("/api/topology")
+        .header(header::CONTENT_TYPE, "application/yaml");
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(yaml)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, live) = call(&router, "GET", "/api/topology", None).await;
+    assert_eq!(live["name"], "tiny");
+}
+
+#[tokio::test]
+async fn session_controls_pause_step_speed_mode_and_reset() {
+    let router = router(None);
+    let (status, state) = call(&router, "PUT", "/api/session", Some(r#"{"paused": true}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state["paused"], true);
+    let t0 = state["t"].as_f64().unwrap();
+    let (status, state) = call(
+        &router,
+        "POST",
+        "/api/session/step",
+        Some(r#"{"seconds": 2.5}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{state}");
+    assert!(
+        (state["t"].as_f64().unwrap() - t0 - 2.5).abs() < 1e-6,
+        "{state}"
+    );
+
+    let (status, body) = call(&router, "PUT", "/api/session", Some(r#"{"speed": 1000}"#)).await;
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("speed"))
+    );
+    let (status, body) = call(
+        &router,
+        "PUT",
+        "/api/session",
+        Some(r#"{"speed": 2, "colour": 1}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("colour"))
+    );
+
+    let (status, state) = call(
+        &router,
+        "PUT",
+        "/api/session",
+        Some(r#"{"routing_mode": "dns", "speed": 5}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (state["routing_mode"].as_str(), state["speed"].as_f64()),
+        (Some("dns"), Some(5.0))
+    );
+    let (_, topology) = call(&router, "GET", "/api/topology", None).await;
+    assert_eq!(topology["routing"]["mode"], "dns");
+
+    call(
+        &router,
+        "POST",
+        "/api/faults",
+        Some(r#"{"kind": "kill", "service": "cart"}"#),
+    )
+    .await;
+    let (status, state) = call(&router, "POST", "/api/session/reset", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state["t"], 0.0);
+    assert_eq!(
+        state["routing_mode"], "dns",
+        "a reset keeps the routing mode"
+    );
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults, json!([]));
+
+    call(&router, "PUT", "/api/session", Some(r#"{"paused": false}"#)).await;
+    let (status, body) = call(
+        &router,
+        "POST",
+        "/api/session/step",
+        Some(r#"{"seconds": 1}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("paused"))
+    );
+}
+
+#[tokio::test]
+async fn templates_are_listed_and_built() {
+    let router = router(None);
+    let (status, list) = call(&router, "GET", "/api/templates", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 9);
+    let (status, star) = call(&router, "GET", "/api/templates/star?size=6", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(star["services"].as_array().unwrap().len(), 6);
+    let (status, _) = call(&router, "GET", "/api/templates/donut", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call(&router, "GET", "/api/templates/pipeline?size=1", None).await;
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("size"))
+    );
+    let (status, _) = call(&router, "GET", "/api/templates/star?size=lots", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_new_topology_sends_a_new_snapshot_to_open_streams() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = router(None);
+    tokio::spawn(server::run(
+        listener,
+        router.clone(),
+        std::future::pending(),
+    ));
+    let reader = tokio::spawn({
+        let url = url.clone();
+        async move {
+            read_events_until(&url, |name, data| {
+                name == "snapshot" && data.contains("\"name\":\"ring\"")
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ring = simulator::templates::build("ring", Some(4), 1).unwrap();
+    let (status, _) = call(
+        &router,
+        "PUT",
+        "/api/topology",
+        Some(&ring.to_json_pretty()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let names = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+        .await
+        .expect("the new snapshot arrives within 10 s")
+        .unwrap();
+    assert_eq!(names.first().map(String::as_str), Some("snapshot"));
+    assert!(
+        names.iter().filter(|n| *n == "snapshot").count() == 2,
+        "{names:?}"
+    );
+}
+
+/// Reads SSE events until `done(name, data)`; returns the event names seen.
+async fn read_events_until(url: &str, done: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET /api/events HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    let (mut names, mut name) = (Vec::new(), String::new());
+    loop {
+        let line = lines.next_line().await.unwrap().expect("stream open");
+        if let Some(rest) = line.strip_prefix("event: ") {
+            name = rest.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            names.push(name.clone());
+            if done(&name, data) {
+                return names;
+            }
+        }
+    }
+}

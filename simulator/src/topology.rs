@@ -203,6 +203,9 @@ pub const INFRASTRUCTURE: [&str; 3] = ["dns", "lb", "registry"];
 pub struct TopologyError {
     pub path: String,
     pub message: String,
+    /// The text is not JSON at all (rather than JSON that is not a valid topology).
+    #[serde(skip)]
+    pub syntax: bool,
 }
 
 impl TopologyError {
@@ -210,6 +213,7 @@ impl TopologyError {
         TopologyError {
             path: path.into(),
             message: message.into(),
+            syntax: false,
         }
     }
 }
@@ -218,8 +222,13 @@ impl Topology {
     /// Parses a topology from JSON text and validates it.
     pub fn from_json(text: &str) -> Result<Topology, TopologyError> {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let topology: Topology =
-            serde_path_to_error::deserialize(deserializer).map_err(path_error)?;
+        let topology: Topology = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let syntax = err.inner().is_syntax() || err.inner().is_eof();
+            TopologyError {
+                syntax,
+                ..path_error(err)
+            }
+        })?;
         topology.validate()?;
         Ok(topology)
     }

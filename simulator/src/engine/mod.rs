@@ -445,6 +445,7 @@ impl Engine {
     pub fn set_routing_mode(&mut self, mode: RoutingMode) {
         if mode != self.mode {
             self.mode = mode;
+            self.topology.routing.mode = mode;
             self.router.forget_clients();
             self.cursors.clear();
         }
