@@ -68,6 +68,11 @@ pub fn follow_events(
 
 /// Sends a JSON request; on failure, the server's own error message.
 pub async fn send(method: &str, url: &str, body: Option<String>) -> Result<(), String> {
+    request(method, url, body).await.map(drop)
+}
+
+/// Sends a request and returns the answer's text; on failure, the server's own message.
+pub async fn request(method: &str, url: &str, body: Option<String>) -> Result<String, String> {
     let init = RequestInit::new();
     init.set_method(method);
     if let Some(body) = &body {
@@ -86,9 +91,6 @@ pub async fn send(method: &str, url: &str, body: Option<String>) -> Result<(), S
         .map_err(|_| "the server cannot be reached".to_string())?
         .dyn_into()
         .map_err(js_message)?;
-    if response.ok() {
-        return Ok(());
-    }
     let status = response.status();
     let text = match response.text() {
         Ok(promise) => JsFuture::from(promise)
@@ -98,6 +100,9 @@ pub async fn send(method: &str, url: &str, body: Option<String>) -> Result<(), S
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
+    if response.ok() {
+        return Ok(text);
+    }
     Err(match serde_json::from_str::<ApiError>(&text) {
         Ok(ApiError {
             error,

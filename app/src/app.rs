@@ -10,6 +10,7 @@ use crate::api::{self, Connection};
 use crate::format;
 use crate::graph::Graph;
 use crate::panel::Panel;
+use crate::toolbar::Toolbar;
 
 /// Availability points kept for the timeline chart (one per tick: 60 s at 10 Hz).
 pub const HISTORY_LEN: usize = 600;
@@ -77,6 +78,7 @@ pub fn App() -> impl IntoView {
             </div>
             <Availability/>
         </header>
+        <Toolbar/>
         <main class="layout">
             <section class="canvas">
                 <Graph/>

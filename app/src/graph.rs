@@ -272,12 +272,12 @@ fn Node(node: NodeView) -> impl IntoView {
 }
 
 /// A cubic curve from the caller's card at `from` to the callee's card at `to`: right side to
-/// left side when the callee is further right, else an arc out of the right sides (callees
-/// in the same column, or calls back to the left).
+/// left side when the callee is further right; an arc out of the right sides between cards
+/// of one column; and a loop under the cards for calls back to the left (rings, cycles).
 fn curve(from: [f64; 2], to: [f64; 2]) -> String {
     let right = NODE_WIDTH / 2.0;
+    let (x1, y1) = (from[0] + right, from[1]);
     if to[0] > from[0] + NODE_WIDTH {
-        let (x1, y1) = (from[0] + right, from[1]);
         let (x2, y2) = (to[0] - right - 2.0, to[1]);
         let bend = ((x2 - x1) / 2.0).max(40.0);
         return format!(
@@ -286,11 +286,19 @@ fn curve(from: [f64; 2], to: [f64; 2]) -> String {
             x2 - bend
         );
     }
-    let (x1, y1) = (from[0] + right, from[1]);
-    let (x2, y2) = (to[0] + right + 2.0, to[1]);
-    let bulge = 40.0 + (y2 - y1).abs() * 0.15;
-    let out = x1.max(x2) + bulge;
-    format!("M {x1:.1} {y1:.1} C {out:.1} {y1:.1}, {out:.1} {y2:.1}, {x2:.1} {y2:.1}")
+    if (to[0] - from[0]).abs() < 1.0 {
+        let (x2, y2) = (to[0] + right + 2.0, to[1]);
+        let out = x1.max(x2) + 40.0 + (y2 - y1).abs() * 0.15;
+        return format!("M {x1:.1} {y1:.1} C {out:.1} {y1:.1}, {out:.1} {y2:.1}, {x2:.1} {y2:.1}");
+    }
+    let (x2, y2) = (to[0] - right - 2.0, to[1]);
+    let drop = NODE_HEIGHT + 30.0 + (x1 - x2).abs() * 0.08;
+    let low = y1.max(y2) + drop;
+    format!(
+        "M {x1:.1} {y1:.1} C {:.1} {low:.1}, {:.1} {low:.1}, {x2:.1} {y2:.1}",
+        x1 + 80.0,
+        x2 - 80.0
+    )
 }
 
 /// A viewBox that holds every card with a margin (room for ingress arrows on the left).
@@ -310,6 +318,7 @@ fn fit(positions: &BTreeMap<String, [f64; 2]>) -> String {
     let top = min_y - NODE_HEIGHT / 2.0 - margin;
     // Room on the right for arcs between cards of the last column.
     let width = max_x - min_x + NODE_WIDTH + 60.0 + 80.0 + 2.0 * margin;
-    let height = max_y - min_y + NODE_HEIGHT + 2.0 * margin;
+    // Room below for loops of calls back to the left.
+    let height = max_y - min_y + NODE_HEIGHT + 2.0 * margin + 60.0;
     format!("{left:.0} {top:.0} {width:.0} {height:.0}")
 }

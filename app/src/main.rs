@@ -5,6 +5,7 @@ mod app;
 mod format;
 mod graph;
 mod panel;
+mod toolbar;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -1,4 +1,16 @@
-import { expect, type Locator, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type Locator, type Page } from '@playwright/test';
+
+/** Puts the shared server back to the shop demo, running at 1×, without faults. */
+export async function resetServer(request: APIRequestContext) {
+  const shop = await request.get('/api/templates/shop');
+  expect(shop.ok()).toBe(true);
+  expect((await request.put('/api/topology', { data: await shop.json() })).ok()).toBe(true);
+  const session = await request.put('/api/session', {
+    data: { paused: false, speed: 1, routing_mode: 'smart' },
+  });
+  expect(session.ok()).toBe(true);
+  expect((await request.post('/api/session/reset')).ok()).toBe(true);
+}
 
 /** Page object of the live dashboard: finds things only by the SPEC's data-testid names. */
 export class Dashboard {
@@ -28,6 +40,13 @@ export class Dashboard {
 
   async revive() {
     await this.page.getByTestId('revive').click();
+  }
+
+  /** Simulated seconds shown in the top bar (`t = m:ss`). */
+  async clock(): Promise<number> {
+    const text = (await this.page.locator('.clock').textContent()) ?? '';
+    const match = text.match(/(\d+):(\d\d)/);
+    return match ? Number(match[1]) * 60 + Number(match[2]) : NaN;
   }
 
   faultList(): Locator {

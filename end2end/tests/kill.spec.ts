@@ -1,5 +1,7 @@
 import { expect, test } from '@playwright/test';
-import { Dashboard } from './dashboard';
+import { Dashboard, resetServer } from './dashboard';
+
+test.beforeEach(async ({ request }) => resetServer(request));
 
 test('the live graph shows every service of the demo and its edges', async ({ page }) => {
   const dashboard = new Dashboard(page);

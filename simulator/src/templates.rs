@@ -198,8 +198,9 @@ fn tree(size: usize) -> Topology {
 
 /// Barabási–Albert preferential attachment, two links per new service: each newcomer calls
 /// two older services picked with probability proportional to their degree, so a few old
-/// services become hubs that much of the system depends on. The newest fifth take outside
-/// traffic.
+/// services become hubs that much of the system depends on. The services nobody calls face
+/// the outside and share 1,000 requests per second between them, so every service is on
+/// some request's path.
 fn scale_free(size: usize, rng: &mut Pcg64Mcg) -> Topology {
     const LINKS: usize = 2;
     let names = numbered("svc", size);
@@ -225,15 +226,21 @@ fn scale_free(size: usize, rng: &mut Pcg64Mcg) -> Topology {
             ends.push(new);
         }
     }
-    let entries = size.div_ceil(5);
+    let mut called = vec![false; size];
+    for dep in &dependencies {
+        let callee: usize = dep
+            .to
+            .trim_start_matches("svc-")
+            .parse()
+            .expect("own names");
+        called[callee - 1] = true;
+    }
+    let entries = called.iter().filter(|c| !**c).count();
     let per_entry = 1000.0 / entries as f64;
     let services = names
         .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let rps = if i >= size - entries { per_entry } else { 0.0 };
-            service(n, 2, 2.0, rps)
-        })
+        .zip(&called)
+        .map(|(n, called)| service(n, 2, 2.0, if *called { 0.0 } else { per_entry }))
         .collect();
     topology("scale-free", services, dependencies)
 }

@@ -1,0 +1,168 @@
+//! The toolbar under the top bar: load a template, switch the routing mode, and drive the
+//! simulation clock (pause, speed, reset).
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use simulator::templates;
+use simulator::topology::RoutingMode;
+
+use crate::api;
+use crate::app::Live;
+
+/// Speeds offered, in simulated seconds per real second.
+const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0];
+
+/// Runs a request in the background; its error, if any, becomes the notice.
+fn run(live: Live, work: impl Future<Output = Result<(), String>> + 'static) {
+    live.notice.set(None);
+    spawn_local(async move {
+        if let Err(message) = work.await {
+            live.notice.set(Some(message));
+        }
+    });
+}
+
+/// Changes the session's controls with `PUT /api/session`.
+fn change_session(live: Live, change: serde_json::Value) {
+    run(live, async move {
+        api::send("PUT", "/api/session", Some(change.to_string())).await
+    });
+}
+
+/// Template, routing mode and clock controls.
+#[component]
+pub fn Toolbar() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let template = RwSignal::new(String::new());
+    let size = RwSignal::new(String::new());
+    let load = move || {
+        let name = template.get_untracked();
+        if name.is_empty() {
+            return;
+        }
+        let size = size.get_untracked();
+        let query = if size.trim().is_empty() {
+            String::new()
+        } else {
+            format!("?size={}", size.trim())
+        };
+        run(live, async move {
+            let topology =
+                api::request("GET", &format!("/api/templates/{name}{query}"), None).await?;
+            api::send("PUT", "/api/topology", Some(topology)).await?;
+            live.selected.set(None);
+            Ok(())
+        });
+    };
+    let mode = move || {
+        live.tick
+            .with(|t| t.as_ref().map(|t| t.routing_mode.name()).unwrap_or("smart"))
+    };
+    let paused = move || {
+        live.tick
+            .with(|t| t.as_ref().is_some_and(|t| t.speed == 0.0))
+    };
+    let speed = RwSignal::new(1.0f64);
+    view! {
+        <nav class="toolbar" aria-label="Simulation controls">
+            <label class="control">
+                <span>"Template"</span>
+                <select
+                    data-testid="template-select"
+                    prop:value=move || template.get()
+                    on:change=move |event| {
+                        template.set(event_target_value(&event));
+                        load();
+                    }
+                >
+                    <option value="" disabled=true selected=true>"Load a template…"</option>
+                    {templates::NAMES
+                        .iter()
+                        .map(|name| view! { <option value=*name>{*name}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label class="control">
+                <span>"Size"</span>
+                <input
+                    class="size"
+                    data-testid="template-size"
+                    type="number"
+                    min="2"
+                    max="5000"
+                    placeholder="default"
+                    prop:value=move || size.get()
+                    on:input=move |event| size.set(event_target_value(&event))
+                    on:keydown=move |event| {
+                        if event.key() == "Enter" {
+                            load();
+                        }
+                    }
+                />
+            </label>
+            <span class="divider"></span>
+            <label class="control">
+                <span>"Routing"</span>
+                <select
+                    data-testid="routing-mode"
+                    prop:value=mode
+                    on:change=move |event| {
+                        let value = event_target_value(&event);
+                        change_session(live, serde_json::json!({ "routing_mode": value }));
+                    }
+                >
+                    {RoutingMode::ALL
+                        .iter()
+                        .map(|m| {
+                            let label = match m {
+                                RoutingMode::Dns => "DNS (cached, health-checked)",
+                                RoutingMode::Lb => "Central load balancer",
+                                RoutingMode::Smart => "Service discovery (smart clients)",
+                            };
+                            view! { <option value=m.name()>{label}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <span class="divider"></span>
+            <button
+                data-testid="pause"
+                class="icon"
+                title=move || if paused() { "Resume the simulation" } else { "Pause the simulation" }
+                on:click=move |_| change_session(live, serde_json::json!({ "paused": !paused() }))
+            >
+                {move || if paused() { "Resume" } else { "Pause" }}
+            </button>
+            <label class="control">
+                <span>"Speed"</span>
+                <select
+                    data-testid="speed"
+                    prop:value=move || {
+                        let running = live.tick.with(|t| t.as_ref().map_or(0.0, |t| t.speed));
+                        if running > 0.0 { running } else { speed.get() }.to_string()
+                    }
+                    on:change=move |event| {
+                        if let Ok(value) = event_target_value(&event).parse::<f64>() {
+                            speed.set(value);
+                            change_session(live, serde_json::json!({ "speed": value }));
+                        }
+                    }
+                >
+                    {SPEEDS
+                        .iter()
+                        .map(|s| view! { <option value=s.to_string()>{format!("{s}×")}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <button
+                data-testid="reset"
+                title="Start again from t = 0 with the same topology and seed, without faults"
+                on:click=move |_| {
+                    run(live, async move { api::send("POST", "/api/session/reset", None).await })
+                }
+            >
+                "Reset"
+            </button>
+        </nav>
+    }
+}

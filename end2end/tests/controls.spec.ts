@@ -1,0 +1,56 @@
+import { expect, test } from '@playwright/test';
+import { Dashboard, resetServer } from './dashboard';
+
+test.beforeEach(async ({ request }) => resetServer(request));
+test.afterAll(async ({ request }) => resetServer(request));
+
+test('a template from the gallery replaces the live topology in every browser', async ({ browser }) => {
+  const first = await browser.newContext();
+  const second = await browser.newContext();
+  const a = new Dashboard(await first.newPage());
+  const b = new Dashboard(await second.newPage());
+  await a.open();
+  await b.open();
+  try {
+    await a.page.getByTestId('template-size').fill('5');
+    await a.page.getByTestId('template-select').selectOption('ring');
+    for (const view of [a, b]) {
+      for (const service of ['svc-1', 'svc-2', 'svc-3', 'svc-4', 'svc-5']) {
+        await expect(view.node(service)).toBeVisible();
+      }
+      await expect(view.node('catalog')).toHaveCount(0);
+      await expect(view.edge('svc-5', 'svc-1')).toBeVisible();
+      await view.expectAvailability((share) => share > 0.99);
+    }
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
+
+test('the routing mode select switches the live session', async ({ page, request }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  const select = page.getByTestId('routing-mode');
+  await expect(select).toHaveValue('smart');
+  await select.selectOption('lb');
+  await expect(select).toHaveValue('lb');
+  await expect.poll(async () => (await (await request.get('/api/session')).json()).routing_mode).toBe('lb');
+  // Killing the central load balancer takes everything down.
+  const kill = await request.post('/api/faults', { data: { kind: 'kill', service: 'lb' } });
+  expect(kill.status()).toBe(201);
+  await dashboard.expectAvailability((share) => share < 0.05);
+});
+
+test('pause stops the clock and resume starts it again', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await page.getByTestId('pause').click();
+  await expect(page.getByTestId('pause')).toHaveText('Resume');
+  const stopped = await dashboard.clock();
+  await page.waitForTimeout(2500);
+  expect(await dashboard.clock()).toBe(stopped);
+  await page.getByTestId('pause').click();
+  await expect(page.getByTestId('pause')).toHaveText('Pause');
+  await expect.poll(() => dashboard.clock(), { timeout: 5000 }).toBeGreaterThan(stopped + 1);
+});
