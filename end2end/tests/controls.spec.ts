@@ -1,17 +1,11 @@
 import { expect, test } from '@playwright/test';
-import { Dashboard, resetServer } from './dashboard';
+import { Dashboard, resetServer, withTwoViewers } from './dashboard';
 
 test.beforeEach(async ({ request }) => resetServer(request));
 test.afterAll(async ({ request }) => resetServer(request));
 
 test('a template from the gallery replaces the live topology in every browser', async ({ browser }) => {
-  const first = await browser.newContext();
-  const second = await browser.newContext();
-  const a = new Dashboard(await first.newPage());
-  const b = new Dashboard(await second.newPage());
-  await a.open();
-  await b.open();
-  try {
+  await withTwoViewers(browser, async (a, b) => {
     await a.page.getByTestId('template-size').fill('5');
     await a.page.getByTestId('template-select').selectOption('ring');
     for (const view of [a, b]) {
@@ -22,10 +16,7 @@ test('a template from the gallery replaces the live topology in every browser', 
       await expect(view.edge('svc-5', 'svc-1')).toBeVisible();
       await view.expectAvailability((share) => share > 0.99);
     }
-  } finally {
-    await first.close();
-    await second.close();
-  }
+  });
 });
 
 test('the routing mode select switches the live session', async ({ page, request }) => {

@@ -1,4 +1,26 @@
-import { expect, type APIRequestContext, type Locator, type Page } from '@playwright/test';
+import {
+  expect,
+  type APIRequestContext,
+  type Browser,
+  type Locator,
+  type Page,
+} from '@playwright/test';
+
+/** Opens the dashboard in two separate browser contexts (two users), runs `body`, closes. */
+export async function withTwoViewers(
+  browser: Browser,
+  body: (a: Dashboard, b: Dashboard) => Promise<void>,
+) {
+  const contexts = [await browser.newContext(), await browser.newContext()];
+  try {
+    const [a, b] = await Promise.all(contexts.map(async (c) => new Dashboard(await c.newPage())));
+    await a.open();
+    await b.open();
+    await body(a, b);
+  } finally {
+    await Promise.all(contexts.map((c) => c.close()));
+  }
+}
 
 /** Puts the shared server back to the shop demo, running at 1×, without faults. */
 export async function resetServer(request: APIRequestContext) {

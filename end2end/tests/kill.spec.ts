@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { Dashboard, resetServer } from './dashboard';
+import { Dashboard, resetServer, withTwoViewers } from './dashboard';
 
 test.beforeEach(async ({ request }) => resetServer(request));
 
@@ -15,13 +15,7 @@ test('the live graph shows every service of the demo and its edges', async ({ pa
 });
 
 test('a kill in one browser shows in another, and revive brings it back', async ({ browser }) => {
-  const first = await browser.newContext();
-  const second = await browser.newContext();
-  const a = new Dashboard(await first.newPage());
-  const b = new Dashboard(await second.newPage());
-  await a.open();
-  await b.open();
-  try {
+  await withTwoViewers(browser, async (a, b) => {
     await a.select('catalog-db');
     await expect(a.node('catalog-db')).toHaveClass(/selected/);
     await a.kill();
@@ -40,10 +34,7 @@ test('a kill in one browser shows in another, and revive brings it back', async 
       await expect(view.faultList()).not.toContainText('catalog-db');
       await view.expectAvailability((share) => share > 0.99);
     }
-  } finally {
-    await first.close();
-    await second.close();
-  }
+  });
 });
 
 test('chaos buttons wait for a selection, and the API names a bad fault field', async ({ page }) => {

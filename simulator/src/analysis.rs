@@ -62,12 +62,7 @@ pub fn analyze(topology: &Topology) -> Analysis {
 
 /// [`analyze`], sampling even when exact enumeration would do (to test one against the other).
 fn analyze_with(topology: &Topology, force_sampling: bool) -> Analysis {
-    let index: HashMap<&str, usize> = topology
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+    let index = topology.index_by_name();
     let mut graph = DiGraph::<usize, ()>::new();
     let nodes: Vec<_> = (0..topology.services.len())
         .map(|i| graph.add_node(i))

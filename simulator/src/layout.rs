@@ -25,12 +25,7 @@ pub fn layered(topology: &Topology) -> BTreeMap<String, [f64; 2]> {
         .map(|_| graph.add_node(()))
         .collect();
     let source = graph.add_node(());
-    let index: BTreeMap<&str, usize> = topology
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
+    let index = topology.index_by_name();
     for (i, service) in topology.services.iter().enumerate() {
         if service.is_entry() {
             graph.add_edge(source, nodes[i], ());

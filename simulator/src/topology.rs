@@ -323,6 +323,15 @@ impl Topology {
         Ok(())
     }
 
+    /// Each service's index in `services`, by name.
+    pub fn index_by_name(&self) -> HashMap<&str, usize> {
+        self.services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect()
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }

@@ -303,12 +303,7 @@ impl Engine {
 
     /// An engine whose clock starts at `start` rather than zero.
     fn starting_at(topology: Topology, seed: u64, start: Nanos) -> Engine {
-        let index: BTreeMap<&str, usize> = topology
-            .services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_str(), i))
-            .collect();
+        let index = topology.index_by_name();
         let mut entries = Vec::new();
         let mut services: Vec<ServiceModel> = topology
             .services
