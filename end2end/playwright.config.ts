@@ -1,10 +1,15 @@
 import { defineConfig } from '@playwright/test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 // The suite starts its own server (the debug build unless BLASTRADIUS_BIN says otherwise)
 // serving the built dashboard from ../dist, and drives Debian's Chromium: Playwright never
 // downloads a browser here.
 const port = process.env.E2E_PORT ?? '8765';
 const binary = process.env.BLASTRADIUS_BIN ?? '../target/debug/blastradius';
+// A database of its own for each run, so tests never see a user's saved topologies.
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-e2e-'));
 
 export default defineConfig({
   testDir: './tests',
@@ -31,7 +36,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `${binary} serve --bind 127.0.0.1:${port} --dist ../dist`,
+    command: `${binary} serve --bind 127.0.0.1:${port} --dist ../dist --data-dir ${dataDir}`,
     url: `http://127.0.0.1:${port}/api/health`,
     reuseExistingServer: false,
     timeout: 30_000,

@@ -21,6 +21,7 @@ use tokio_stream::wrappers::WatchStream;
 use crate::AppState;
 use crate::error::AppError;
 use crate::session::{ControlError, SessionChange, SessionState};
+use crate::store::{self, SavedTopology, Store, StoreError};
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
@@ -37,14 +38,10 @@ pub struct Replaced {
     pub dropped_faults: Vec<FaultId>,
 }
 
-/// `PUT /api/topology`: run a new topology (JSON, or YAML with a YAML content type) from now
-/// on. A bad one changes nothing and answers 422 naming the field.
-pub async fn put_topology(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Replaced>, AppError> {
-    let text = std::str::from_utf8(&body)
+/// A topology from a request body: JSON, or YAML with a YAML content type. Errors name
+/// the field.
+fn topology_body(headers: &HeaderMap, body: &[u8]) -> Result<Topology, AppError> {
+    let text = std::str::from_utf8(body)
         .map_err(|_| AppError::bad_request("the body is not UTF-8 text"))?;
     let yaml = headers
         .get(header::CONTENT_TYPE)
@@ -55,13 +52,23 @@ pub async fn put_topology(
     } else {
         Topology::from_json(text)
     };
-    let topology = parsed.map_err(|err| {
+    parsed.map_err(|err| {
         if err.syntax {
             AppError::bad_request(format!("the body is not a topology: {err}"))
         } else {
             AppError::unprocessable(err.message, err.path)
         }
-    })?;
+    })
+}
+
+/// `PUT /api/topology`: run a new topology from now on. A bad one changes nothing and
+/// answers 422 naming the field.
+pub async fn put_topology(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Replaced>, AppError> {
+    let topology = topology_body(&headers, &body)?;
     let name = topology.name.clone();
     let dropped_faults = state.session.replace_topology(topology);
     tracing::info!(topology = %name, dropped = dropped_faults.len(), "topology replaced");
@@ -215,6 +222,98 @@ pub async fn get_template(
                 AppError::unprocessable(err.to_string(), "size")
             }
         })
+}
+
+/// Runs a blocking database call off the async runtime.
+async fn with_store<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, AppError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|err| AppError::Internal(format!("database task failed: {err}")))?
+        .map_err(|err| AppError::Internal(err.to_string()))
+}
+
+fn check_name(name: &str) -> Result<(), AppError> {
+    if store::valid_name(name) {
+        Ok(())
+    } else {
+        Err(AppError::unprocessable(
+            format!("'{name}' is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'"),
+            "name",
+        ))
+    }
+}
+
+/// `GET /api/topologies`: the saved topologies.
+pub async fn list_saved(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<SavedTopology>>, AppError> {
+    with_store(&state, |store| store.list()).await.map(Json)
+}
+
+/// `GET /api/topologies/{name}`: one saved topology.
+pub async fn get_saved(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Topology>, AppError> {
+    check_name(&name)?;
+    let key = name.clone();
+    with_store(&state, move |store| store.get(&key))
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no topology is saved as '{name}'")))
+}
+
+/// `PUT /api/topologies/{name}`: save a topology (201 when new, 200 when replaced); it is
+/// on disk when this answers.
+pub async fn put_saved(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<SavedTopology>), AppError> {
+    check_name(&name)?;
+    let topology = topology_body(&headers, &body)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let services = topology.services.len() as u32;
+    let key = name.clone();
+    let created = with_store(&state, move |store| store.put(&key, &topology, now)).await?;
+    tracing::info!(name = %name, created, "topology saved");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(SavedTopology {
+            name,
+            services,
+            updated_at: now,
+        }),
+    ))
+}
+
+/// `DELETE /api/topologies/{name}`: 204, or 404 if there was none.
+pub async fn delete_saved(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, AppError> {
+    check_name(&name)?;
+    let key = name.clone();
+    if with_store(&state, move |store| store.delete(&key)).await? {
+        tracing::info!(name = %name, "saved topology deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound(format!(
+            "no topology is saved as '{name}'"
+        )))
+    }
 }
 
 /// Parses a JSON body, naming the offending field on error.

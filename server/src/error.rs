@@ -19,6 +19,9 @@ pub enum AppError {
     NotFound(String),
     #[error("this request changes the session and needs 'Authorization: Bearer <token>'")]
     Unauthorized,
+    /// Something failed on the server's side; the detail is logged, the client told so.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl AppError {
@@ -46,12 +49,19 @@ impl IntoResponse for AppError {
             AppError::Invalid { status, path, .. } => (*status, path.clone()),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, None),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, None),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
-        tracing::debug!(%status, error = %self, "request refused");
-        let body = ApiError {
-            error: self.to_string(),
-            path,
+        let error = match &self {
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                "the server could not complete this request; its log says why".to_string()
+            }
+            other => {
+                tracing::debug!(%status, error = %other, "request refused");
+                other.to_string()
+            }
         };
+        let body = ApiError { error, path };
         (status, Json(body)).into_response()
     }
 }

@@ -5,11 +5,13 @@
 //! - [`session`]: the shared live simulation, advanced in real time on its own thread.
 //! - [`api`]: the handlers of `/api/*`.
 //! - [`error`]: the JSON error every handler returns.
+//! - [`store`]: saved topologies in the embedded SQLite database.
 //! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
 
 pub mod api;
 pub mod error;
 pub mod session;
+pub mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,6 +37,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub session: Session,
+    pub store: std::sync::Arc<store::Store>,
     /// Required as `Authorization: Bearer <token>` on requests that change something.
     pub token: Option<String>,
 }
@@ -49,6 +52,13 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         .route("/session/reset", post(api::reset_session))
         .route("/templates", get(api::list_templates))
         .route("/templates/{name}", get(api::get_template))
+        .route("/topologies", get(api::list_saved))
+        .route(
+            "/topologies/{name}",
+            get(api::get_saved)
+                .put(api::put_saved)
+                .delete(api::delete_saved),
+        )
         .route("/events", get(api::events))
         .route("/faults", get(api::list_faults).post(api::inject_fault))
         .route("/faults/{id}", delete(api::revert_fault))

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use server::session::Session;
+use server::store::Store;
 use server::{AppState, app, needs_token, run};
 use simulator::templates;
 use simulator::topology::RoutingMode;
@@ -113,7 +114,8 @@ struct ServeArgs {
     /// Address to listen on. Anything but loopback requires --token.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// Directory for saved data (the embedded database arrives with issue 4).
+    /// Directory of the database of saved topologies (created if missing).
+    /// Default: $XDG_DATA_HOME/blastradius, or ~/.local/share/blastradius.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Topology file (.json, .yaml or .yml) to simulate instead of the built-in shop demo.
@@ -131,7 +133,9 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    // Logs go to stderr: stdout carries what a command prints (reports, the URL).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),
@@ -185,6 +189,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// `$XDG_DATA_HOME/blastradius`, or `~/.local/share/blastradius`, or `./data`.
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("blastradius");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/blastradius"),
+        None => PathBuf::from("data"),
+    }
+}
+
 fn print(output: Result<String, String>) -> Result<(), String> {
     let text = output?;
     println!("{}", text.trim_end());
@@ -203,9 +218,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         None => templates::demo(),
         Some(path) => commands::read_topology(path)?,
     };
-    if let Some(dir) = &args.data_dir {
-        tracing::warn!(dir = %dir.display(), "--data-dir is accepted but nothing is saved yet");
-    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let store = Store::open(&data_dir).map_err(|err| err.to_string())?;
+    tracing::info!(dir = %data_dir.display(), "saved topologies are kept here");
     let runtime = tokio::runtime::Runtime::new().map_err(|err| err.to_string())?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.bind)
@@ -220,6 +235,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
         let state = AppState {
             session: Session::start(topology, args.seed),
+            store: std::sync::Arc::new(store),
             token: args.token.clone(),
         };
         let router = app(state, Some(&args.dist));

@@ -15,6 +15,7 @@ use tower::ServiceExt;
 fn router(token: Option<&str>) -> Router {
     let state = AppState {
         session: Session::start(templates::demo(), 1),
+        store: std::sync::Arc::new(server::store::Store::in_memory().unwrap()),
         token: token.map(str::to_string),
     };
     app(state, None)
@@ -467,4 +468,72 @@ async fn read_events_until(url: &str, done: impl Fn(&str, &str) -> bool) -> Vec<
             }
         }
     }
+}
+
+#[tokio::test]
+async fn topologies_are_saved_listed_loaded_and_deleted() {
+    let router = router(None);
+    let (status, list) = call(&router, "GET", "/api/topologies", None).await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+    let ring = simulator::templates::build("ring", Some(5), 1).unwrap();
+    let (status, saved) = call(
+        &router,
+        "PUT",
+        "/api/topologies/my-ring",
+        Some(&ring.to_json_pretty()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert_eq!(saved["services"], 5);
+    let (status, _) = call(
+        &router,
+        "PUT",
+        "/api/topologies/my-ring",
+        Some(&ring.to_json_pretty()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a second save replaces");
+    let (_, list) = call(&router, "GET", "/api/topologies", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], "my-ring");
+    let (status, loaded) = call(&router, "GET", "/api/topologies/my-ring", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        loaded["name"], "my-ring",
+        "saved under the name it was given"
+    );
+    assert_eq!(loaded["services"].as_array().unwrap().len(), 5);
+    let (status, _) = call(&router, "DELETE", "/api/topologies/my-ring", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(&router, "GET", "/api/topologies/my-ring", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].as_str().unwrap().contains("my-ring"));
+    let (status, _) = call(&router, "DELETE", "/api/topologies/my-ring", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_saves_change_nothing() {
+    let router = router(None);
+    let mut bad = templates::demo();
+    bad.dependencies[0].to = "nowhere".into();
+    let bad = serde_json::to_string(&bad).unwrap();
+    let (status, body) = call(&router, "PUT", "/api/topologies/broken", Some(&bad)).await;
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("dependencies[0].to"))
+    );
+    let (status, body) = call(
+        &router,
+        "PUT",
+        "/api/topologies/.hidden",
+        Some(&templates::demo().to_json_pretty()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+    );
+    let (_, list) = call(&router, "GET", "/api/topologies", None).await;
+    assert_eq!(list, json!([]));
 }
