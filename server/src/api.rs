@@ -80,7 +80,7 @@ pub async fn put_topology(
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let ticks = state.session.subscribe();
+    let (ticks, guard) = state.session.subscribe();
     let (snapshot, version) = state.session.snapshot();
     let first = sse_json("snapshot", &snapshot);
     let session = state.session.clone();
@@ -101,7 +101,12 @@ pub async fn events(
             }
             std::future::ready(Some(stream::iter(events)))
         })
-        .flatten();
+        .flatten()
+        // The guard lives as long as the stream: dropping it counts the client out.
+        .map(move |event| {
+            let _counted = &guard;
+            event
+        });
     let stream = stream::once(async move { Ok(first) }).chain(following);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

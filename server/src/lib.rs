@@ -5,11 +5,13 @@
 //! - [`session`]: the shared live simulation, advanced in real time on its own thread.
 //! - [`api`]: the handlers of `/api/*`.
 //! - [`error`]: the JSON error every handler returns.
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`store`]: saved topologies in the embedded SQLite database.
 //! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
 
 pub mod api;
 pub mod error;
+pub mod metrics;
 pub mod session;
 pub mod store;
 
@@ -44,6 +46,7 @@ pub struct AppState {
 
 /// The whole application: API, SSE, and the dashboard's files from `dist` if given.
 pub fn app(state: AppState, dist: Option<&Path>) -> Router {
+    let state_for_metrics = state.clone();
     let api = Router::new()
         .route("/health", get(api::health))
         .route("/topology", get(api::get_topology).put(api::put_topology))
@@ -66,7 +69,12 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
-    let router = Router::new().nest("/api", api);
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(metrics::metrics).with_state(state_for_metrics),
+        )
+        .nest("/api", api);
     let router = match dist {
         Some(dist) if dist.join("index.html").is_file() => router.fallback_service(
             ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))),

@@ -7,6 +7,7 @@
 //! long as the change takes and show in the next tick; a new topology bumps the topology
 //! version, which tells every stream to send a fresh snapshot.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -134,12 +135,32 @@ impl Live {
     }
 }
 
+/// The server's own figures, for `/metrics`.
+#[derive(Default)]
+pub struct ServerStats {
+    /// Event streams open now.
+    pub clients: AtomicUsize,
+    /// Wall time the last tick took to simulate, measure and serialise, in nanoseconds.
+    pub last_tick_ns: AtomicU64,
+    pub ticks: AtomicU64,
+}
+
+/// Counts an open event stream while it lives.
+pub struct ClientGuard(Arc<ServerStats>);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A cheap, clonable handle on the live session.
 #[derive(Clone)]
 pub struct Session {
     live: Arc<Mutex<Live>>,
     ticks: watch::Receiver<Arc<TickMessage>>,
     sender: Arc<watch::Sender<Arc<TickMessage>>>,
+    pub stats: Arc<ServerStats>,
 }
 
 impl Session {
@@ -156,6 +177,7 @@ impl Session {
             live: Arc::new(Mutex::new(live)),
             ticks,
             sender: Arc::new(sender),
+            stats: Arc::default(),
         };
         let ticker = session.clone();
         std::thread::Builder::new()
@@ -192,15 +214,22 @@ impl Session {
                 live.advance(seconds);
             }
             self.publish(live);
+            let took = now.elapsed().as_nanos() as u64;
+            self.stats.last_tick_ns.store(took, Ordering::Relaxed);
+            self.stats.ticks.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Serialises the current tick and hands it to every stream. Takes the lock's guard so
     /// the tick is built under it and sent after it is released.
     fn publish(&self, live: MutexGuard<'_, Live>) {
-        let tick = live.tick();
+        let mut tick = live.tick();
         let topology_version = live.topology_version;
         drop(live);
+        tick.published_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_millis() as u64);
         let json = serde_json::to_string(&tick).expect("ticks serialise");
         self.sender.send_modify(|latest| {
             *latest = Arc::new(TickMessage {
@@ -211,9 +240,15 @@ impl Session {
         });
     }
 
-    /// The latest tick, to follow.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<TickMessage>> {
-        self.ticks.clone()
+    /// The latest tick, to follow, and a guard that counts the follower until dropped.
+    pub fn subscribe(&self) -> (watch::Receiver<Arc<TickMessage>>, ClientGuard) {
+        self.stats.clients.fetch_add(1, Ordering::Relaxed);
+        (self.ticks.clone(), ClientGuard(self.stats.clone()))
+    }
+
+    /// The current figures, for `/metrics`.
+    pub fn tick(&self) -> Tick {
+        self.lock().tick()
     }
 
     /// Everything a new viewer needs: topology, positions and the current figures.

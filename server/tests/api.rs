@@ -537,3 +537,42 @@ async fn bad_saves_change_nothing() {
     let (_, list) = call(&router, "GET", "/api/topologies", None).await;
     assert_eq!(list, json!([]));
 }
+
+#[tokio::test]
+async fn metrics_are_in_the_prometheus_text_format() {
+    let router = router(None);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for expected in [
+        "# TYPE blastradius_service_requests_per_second gauge",
+        "blastradius_service_instances_up{service=\"cart\"} 2",
+        "blastradius_entry_requests_per_second{entry=\"web\"}",
+        "blastradius_sse_clients 0",
+        "# TYPE blastradius_ticks_total counter",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

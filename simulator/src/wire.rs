@@ -127,6 +127,10 @@ pub struct Tick {
     pub routing_mode: RoutingMode,
     /// The routing components (`dns`, `lb`, `registry`): `up`, `down` or `hung`.
     pub components: BTreeMap<String, String>,
+    /// Wall-clock time the server published this tick (Unix milliseconds), so a client can
+    /// measure how late it arrived. Set by the server, never by the simulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_ms: Option<u64>,
 }
 
 /// The `snapshot` event: everything a new viewer needs to draw the run.
@@ -240,6 +244,7 @@ impl Tick {
             speed,
             routing_mode: engine.routing_mode(),
             components,
+            published_ms: None,
         }
     }
 }
