@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use simulator::templates;
 use simulator::topology::RoutingMode;
+use simulator::wire::SavedTopology;
 
 use crate::api;
 use crate::app::Live;
@@ -27,6 +28,87 @@ fn change_session(live: Live, change: serde_json::Value) {
     run(live, async move {
         api::send("PUT", "/api/session", Some(change.to_string())).await
     });
+}
+
+/// Fetches the list of saved topologies into `saved`.
+fn refresh_saved(live: Live, saved: RwSignal<Vec<SavedTopology>>) {
+    run(live, async move {
+        let text = api::request("GET", "/api/topologies", None).await?;
+        let list = serde_json::from_str(&text).map_err(|err| format!("bad list: {err}"))?;
+        saved.set(list);
+        Ok(())
+    });
+}
+
+/// Save the live topology under a name, and load saved ones.
+#[component]
+fn SavedTopologies() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let saved = RwSignal::new(Vec::<SavedTopology>::new());
+    let name = RwSignal::new(String::new());
+    refresh_saved(live, saved);
+    let save = move || {
+        let target = name.get_untracked().trim().to_string();
+        if target.is_empty() {
+            live.notice.set(Some("Give the topology a name to save it under.".into()));
+            return;
+        }
+        run(live, async move {
+            let topology = api::request("GET", "/api/topology", None).await?;
+            api::send("PUT", &format!("/api/topologies/{target}"), Some(topology)).await?;
+            name.set(String::new());
+            refresh_saved(live, saved);
+            Ok(())
+        });
+    };
+    view! {
+        <label class="control">
+            <span>"Saved"</span>
+            <select
+                data-testid="saved-select"
+                prop:value=""
+                on:focus=move |_| refresh_saved(live, saved)
+                on:change=move |event| {
+                    let chosen = event_target_value(&event);
+                    if chosen.is_empty() {
+                        return;
+                    }
+                    run(live, async move {
+                        let topology = api::request("GET", &format!("/api/topologies/{chosen}"), None)
+                            .await?;
+                        api::send("PUT", "/api/topology", Some(topology)).await?;
+                        live.selected.set(None);
+                        Ok(())
+                    });
+                }
+            >
+                <option value="">
+                    {move || if saved.with(Vec::is_empty) { "None saved yet" } else { "Load saved…" }}
+                </option>
+                <For each=move || saved.get() key=|t| (t.name.clone(), t.updated_at) let:topology>
+                    <option value=topology.name.clone()>
+                        {format!("{} ({} services)", topology.name, topology.services)}
+                    </option>
+                </For>
+            </select>
+        </label>
+        <input
+            class="save-name"
+            data-testid="save-name"
+            placeholder="name"
+            aria-label="Name to save the live topology under"
+            prop:value=move || name.get()
+            on:input=move |event| name.set(event_target_value(&event))
+            on:keydown=move |event| {
+                if event.key() == "Enter" {
+                    save();
+                }
+            }
+        />
+        <button data-testid="save" title="Save the live topology under this name" on:click=move |_| save()>
+            "Save"
+        </button>
+    }
 }
 
 /// Template, routing mode and clock controls.
@@ -100,6 +182,8 @@ pub fn Toolbar() -> impl IntoView {
                     }
                 />
             </label>
+            <span class="divider"></span>
+            <SavedTopologies/>
             <span class="divider"></span>
             <label class="control">
                 <span>"Routing"</span>

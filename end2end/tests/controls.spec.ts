@@ -45,3 +45,25 @@ test('pause stops the clock and resume starts it again', async ({ page }) => {
   await expect(page.getByTestId('pause')).toHaveText('Pause');
   await expect.poll(() => dashboard.clock(), { timeout: 5000 }).toBeGreaterThan(stopped + 1);
 });
+
+test('a topology saved under a name loads again after a reload', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await page.getByTestId('template-size').fill('5');
+  await page.getByTestId('template-select').selectOption('star');
+  await expect(dashboard.node('hub')).toBeVisible();
+  await page.getByTestId('save-name').fill('my-star');
+  await page.getByTestId('save').click();
+  await expect(page.getByTestId('saved-select').locator('option', { hasText: 'my-star' })).toHaveCount(1);
+
+  await page.getByTestId('template-size').fill('');
+  await page.getByTestId('template-select').selectOption('shop');
+  await expect(dashboard.node('catalog')).toBeVisible();
+
+  await page.reload();
+  await dashboard.open();
+  await page.getByTestId('saved-select').selectOption('my-star');
+  await expect(dashboard.node('hub')).toBeVisible();
+  await expect(dashboard.node('client-4')).toBeVisible();
+  await expect(dashboard.node('catalog')).toHaveCount(0);
+});

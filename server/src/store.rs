@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use simulator::topology::Topology;
+pub use simulator::wire::SavedTopology;
 
 /// The migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: [&str; 1] = [include_str!("../migrations/001_topologies.sql")];
@@ -39,15 +39,6 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("a saved topology is unreadable: {0}")]
     Corrupt(String),
-}
-
-/// A saved topology in the list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SavedTopology {
-    pub name: String,
-    pub services: u32,
-    /// Unix seconds of the last save.
-    pub updated_at: i64,
 }
 
 /// A handle on the database; one connection, used from blocking tasks.

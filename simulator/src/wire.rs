@@ -150,6 +150,15 @@ pub struct ApiError {
     pub path: Option<String>,
 }
 
+/// A saved topology as `GET /api/topologies` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedTopology {
+    pub name: String,
+    pub services: u32,
+    /// Unix seconds of the last save.
+    pub updated_at: i64,
+}
+
 /// The answer to `POST /api/faults`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Created {
