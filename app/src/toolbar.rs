@@ -63,9 +63,9 @@ fn SavedTopologies() -> impl IntoView {
     };
     view! {
         <label class="control">
-            <span>"Saved"</span>
             <select
                 data-testid="saved-select"
+                aria-label="Saved topologies"
                 prop:value=""
                 on:focus=move |_| refresh_saved(live, saved)
                 on:change=move |event| {
@@ -83,7 +83,7 @@ fn SavedTopologies() -> impl IntoView {
                 }
             >
                 <option value="">
-                    {move || if saved.with(Vec::is_empty) { "None saved yet" } else { "Load saved…" }}
+                    {move || if saved.with(Vec::is_empty) { "No saved topology" } else { "Saved…" }}
                 </option>
                 <For each=move || saved.get() key=|t| (t.name.clone(), t.updated_at) let:topology>
                     <option value=topology.name.clone()>
@@ -148,16 +148,16 @@ pub fn Toolbar() -> impl IntoView {
     view! {
         <nav class="toolbar" aria-label="Simulation controls">
             <label class="control">
-                <span>"Template"</span>
                 <select
                     data-testid="template-select"
+                    aria-label="Template"
                     prop:value=move || template.get()
                     on:change=move |event| {
                         template.set(event_target_value(&event));
                         load();
                     }
                 >
-                    <option value="" disabled=true selected=true>"Load a template…"</option>
+                    <option value="" disabled=true selected=true>"Template…"</option>
                     {templates::NAMES
                         .iter()
                         .map(|name| view! { <option value=*name>{*name}</option> })
@@ -165,14 +165,15 @@ pub fn Toolbar() -> impl IntoView {
                 </select>
             </label>
             <label class="control">
-                <span>"Size"</span>
                 <input
+                    aria-label="Template size (services)"
+                    title="Number of services (empty: the template's default)"
                     class="size"
                     data-testid="template-size"
                     type="number"
                     min="2"
                     max="5000"
-                    placeholder="default"
+                    placeholder="size"
                     prop:value=move || size.get()
                     on:input=move |event| size.set(event_target_value(&event))
                     on:keydown=move |event| {
@@ -198,12 +199,12 @@ pub fn Toolbar() -> impl IntoView {
                     {RoutingMode::ALL
                         .iter()
                         .map(|m| {
-                            let label = match m {
-                                RoutingMode::Dns => "DNS (cached, health-checked)",
-                                RoutingMode::Lb => "Central load balancer",
-                                RoutingMode::Smart => "Service discovery (smart clients)",
+                            let (label, title) = match m {
+                                RoutingMode::Dns => ("DNS", "Clients cache health-checked DNS answers for dns_ttl_s"),
+                                RoutingMode::Lb => ("Load balancer", "Every call goes through one central load balancer"),
+                                RoutingMode::Smart => ("Smart clients", "Service discovery: a registry feeds each client's routing table"),
                             };
-                            view! { <option value=m.name()>{label}</option> }
+                            view! { <option value=m.name() title=title>{label}</option> }
                         })
                         .collect_view()}
                 </select>
