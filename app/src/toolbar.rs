@@ -50,7 +50,8 @@ fn SavedTopologies() -> impl IntoView {
     let save = move || {
         let target = name.get_untracked().trim().to_string();
         if target.is_empty() {
-            live.notice.set(Some("Give the topology a name to save it under.".into()));
+            live.notice
+                .set(Some("Give the topology a name to save it under.".into()));
             return;
         }
         run(live, async move {
