@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use simulator::topology::RoutingMode;
 use simulator::wire::{Health, LinkFigures, ServiceFigures};
 
 use crate::app::Live;
@@ -30,6 +31,31 @@ struct EdgeView {
     to: String,
     path: String,
     required: bool,
+}
+
+/// The routing component calls depend on in `mode`, and what to call it on screen.
+pub fn component_of(mode: RoutingMode) -> (&'static str, &'static str) {
+    match mode {
+        RoutingMode::Dns => ("dns", "DNS server"),
+        RoutingMode::Lb => ("lb", "load balancer"),
+        RoutingMode::Smart => ("registry", "service registry"),
+    }
+}
+
+/// How a routing component's state (`up`, `down`, `hung`) is drawn.
+pub fn component_health(state: &str) -> Health {
+    match state {
+        "up" => Health::Healthy,
+        "hung" => Health::Degraded,
+        _ => Health::Down,
+    }
+}
+
+/// Where the routing component sits: above the first column.
+fn component_position(positions: &BTreeMap<String, [f64; 2]>) -> [f64; 2] {
+    let min_x = positions.values().map(|p| p[0]).fold(f64::MAX, f64::min);
+    let min_y = positions.values().map(|p| p[1]).fold(f64::MAX, f64::min);
+    [min_x, min_y - NODE_HEIGHT - 50.0]
 }
 
 /// The topology as a live graph, fitted to the space it has.
@@ -73,9 +99,24 @@ pub fn Graph() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    let mode = Memo::new(move |_| {
+        live.tick
+            .with(|t| t.as_ref().map_or(RoutingMode::Smart, |t| t.routing_mode))
+    });
+    let component = move || {
+        let (name, label) = component_of(mode.get());
+        let position = live
+            .snapshot
+            .with(|s| s.as_ref().map(|s| component_position(&s.positions)))?;
+        Some((name, label, position))
+    };
     let view_box = move || {
         live.snapshot.with(|s| match s {
-            Some(s) => fit(&s.positions),
+            Some(s) => {
+                let mut positions = s.positions.clone();
+                positions.insert(String::new(), component_position(&s.positions));
+                fit(&positions)
+            }
             None => "0 0 100 100".to_string(),
         })
     };
@@ -112,6 +153,14 @@ pub fn Graph() -> impl IntoView {
                     >
                         <Edge edge=edge/>
                     </For>
+                </g>
+                <g class="components">
+                    {move || {
+                        component()
+                            .map(|(name, label, [x, y])| {
+                                view! { <Component name=name label=label x=x y=y/> }
+                            })
+                    }}
                 </g>
                 <g class="nodes">
                     <For
@@ -172,6 +221,44 @@ fn Edge(edge: EdgeView) -> impl IntoView {
             <title>{title}</title>
             <path class="edge-line" d=path.clone() stroke-width=width marker-end="url(#arrow)"></path>
             <path class="edge-flow" d=path stroke-width=width></path>
+        </g>
+    }
+}
+
+/// The routing component of the current mode (`dns`, `lb` or `registry`): every call
+/// depends on it, so it can be selected and killed like a service.
+#[component]
+fn Component(name: &'static str, label: &'static str, x: f64, y: f64) -> impl IntoView {
+    let live = expect_context::<Live>();
+    let state = move || {
+        live.tick.with(|t| {
+            t.as_ref()
+                .and_then(|t| t.components.get(name).cloned())
+                .unwrap_or_else(|| "up".to_string())
+        })
+    };
+    let selected = move || live.selected.with(|s| s.as_deref() == Some(name));
+    let (left, top) = (-NODE_WIDTH / 2.0, -NODE_HEIGHT / 2.0);
+    view! {
+        <g
+            class="node component"
+            class:selected=selected
+            data-testid=format!("node-{name}")
+            data-health=move || component_health(&state()).as_str()
+            transform=format!("translate({x},{y})")
+            on:click=move |event| {
+                event.stop_propagation();
+                live.selected.set(Some(name.to_string()));
+            }
+        >
+            <title>{format!("{label}: every call depends on it in this routing mode")}</title>
+            <rect class="card" x=left y=top width=NODE_WIDTH height=NODE_HEIGHT rx="28"></rect>
+            <text class="node-name" x=left + 18.0 y=top + 23.0>
+                {name}
+            </text>
+            <text class="node-figures" x=left + 18.0 y=top + 44.0>
+                {move || format!("{label} · {}", state())}
+            </text>
         </g>
     }
 }

@@ -9,6 +9,7 @@ use simulator::wire::{FaultRecord, Health, ServiceFigures};
 use crate::api;
 use crate::app::{HISTORY_LEN, Live};
 use crate::format;
+use crate::graph::{component_health, component_of};
 
 /// Runs an API request in the background; its error, if any, becomes the notice.
 fn act(live: Live, method: &'static str, url: String, body: Option<String>) {
@@ -85,9 +86,21 @@ fn ServiceCard() -> impl IntoView {
             act(live, "DELETE", format!("/api/faults/{}", fault.id), None);
         }
     };
-    let can_kill = move || figures().is_some_and(|f| f.up > 0);
+    // A routing component (dns, lb, registry) selected instead of a service: its state.
+    let component = move || -> Option<String> {
+        let name = selected()?;
+        live.tick
+            .with(|t| t.as_ref().and_then(|t| t.components.get(&name).cloned()))
+    };
+    let can_kill = move || {
+        figures().is_some_and(|f| f.up > 0) || component().is_some_and(|state| state != "down")
+    };
     let can_revive = move || !kills().is_empty();
-    let health = move || figures().map(|f| f.health);
+    let health = move || {
+        figures()
+            .map(|f| f.health)
+            .or_else(|| component().map(|state| component_health(&state)))
+    };
     view! {
         <section class="panel-card service-card" data-testid="service-card">
             {move || match selected() {
@@ -110,8 +123,22 @@ fn ServiceCard() -> impl IntoView {
                                 {move || health().map_or("", Health::as_str)}
                             </span>
                         </header>
+                        {move || {
+                            component()
+                                .map(|state| {
+                                    let mode = live.tick.with(|t| t.as_ref().map(|t| t.routing_mode));
+                                    let label = mode.map_or("", |m| component_of(m).1);
+                                    view! {
+                                        <p class="hint" data-testid="component-info">
+                                            {format!(
+                                                "The {label} is {state}. In this routing mode every call depends on it: kill it to see how much.",
+                                            )}
+                                        </p>
+                                    }
+                                })
+                        }}
                         <Instances/>
-                        <dl class="figures">
+                        <dl class="figures" class:hidden=move || component().is_some()>
                             <div>
                                 <dt>"Requests"</dt>
                                 <dd>{move || figures().map(|f| format::rate(f.rps))}</dd>

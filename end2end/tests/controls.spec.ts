@@ -19,18 +19,25 @@ test('a template from the gallery replaces the live topology in every browser', 
   });
 });
 
-test('the routing mode select switches the live session', async ({ page, request }) => {
+test('the routing mode select switches the live session and its component', async ({ page, request }) => {
   const dashboard = new Dashboard(page);
   await dashboard.open();
   const select = page.getByTestId('routing-mode');
   await expect(select).toHaveValue('smart');
+  await expect(dashboard.node('registry')).toBeVisible();
   await select.selectOption('lb');
   await expect(select).toHaveValue('lb');
   await expect.poll(async () => (await (await request.get('/api/session')).json()).routing_mode).toBe('lb');
-  // Killing the central load balancer takes everything down.
-  const kill = await request.post('/api/faults', { data: { kind: 'kill', service: 'lb' } });
-  expect(kill.status()).toBe(201);
+  // The central load balancer appears; killing it takes everything down.
+  await expect(dashboard.node('registry')).toHaveCount(0);
+  await dashboard.select('lb');
+  await expect(page.getByTestId('component-info')).toContainText('load balancer');
+  await dashboard.kill();
+  await expect(dashboard.node('lb')).toHaveAttribute('data-health', 'down');
   await dashboard.expectAvailability((share) => share < 0.05);
+  await dashboard.revive();
+  await expect(dashboard.node('lb')).toHaveAttribute('data-health', 'healthy');
+  await dashboard.expectAvailability((share) => share > 0.99);
 });
 
 test('pause stops the clock and resume starts it again', async ({ page }) => {
