@@ -21,8 +21,12 @@ pub struct Live {
     pub snapshot: RwSignal<Option<Snapshot>>,
     pub tick: RwSignal<Option<Tick>>,
     pub connection: RwSignal<Connection>,
-    /// The service a click selected.
+    /// The service (or routing component) a click selected.
     pub selected: RwSignal<Option<String>>,
+    /// The dependency `(from, to)` a click selected; exclusive with `selected`.
+    pub selected_edge: RwSignal<Option<(String, String)>>,
+    /// One instance (counted from 1) of the selected service that actions target.
+    pub selected_instance: RwSignal<Option<u32>>,
     /// The last action's error, shown until the next action.
     pub notice: RwSignal<Option<String>>,
     /// `(simulated second, overall availability)`, oldest first.
@@ -37,10 +41,17 @@ pub fn App() -> impl IntoView {
         tick: RwSignal::new(None),
         connection: RwSignal::new(Connection::Connecting),
         selected: RwSignal::new(None),
+        selected_edge: RwSignal::new(None),
+        selected_instance: RwSignal::new(None),
         notice: RwSignal::new(None),
         history: RwSignal::new(VecDeque::new()),
     };
     provide_context(live);
+    // A new selection starts with the whole service as the target.
+    Effect::new(move |_| {
+        live.selected.track();
+        live.selected_instance.set(None);
+    });
     if let Err(err) = api::follow_events(live.snapshot, live.tick, live.connection) {
         live.notice
             .set(Some(format!("cannot open the live stream: {err}")));

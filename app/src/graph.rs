@@ -129,7 +129,10 @@ pub fn Graph() -> impl IntoView {
                 data-testid="graph"
                 class="graph"
                 viewBox=view_box
-                on:click=move |_| live.selected.set(None)
+                on:click=move |_| {
+                    live.selected.set(None);
+                    live.selected_edge.set(None);
+                }
             >
                 <defs>
                     <marker
@@ -187,6 +190,11 @@ fn Edge(edge: EdgeView) -> impl IntoView {
         required,
     } = edge;
     let testid = format!("edge-{from}-{to}");
+    let key = (from.clone(), to.clone());
+    let selected = {
+        let key = key.clone();
+        move || live.selected_edge.with(|s| s.as_ref() == Some(&key))
+    };
     let figures = Memo::new(move |_| -> Option<LinkFigures> {
         live.tick.with(|t| {
             t.as_ref()?
@@ -217,8 +225,28 @@ fn Edge(edge: EdgeView) -> impl IntoView {
         None => String::new(),
     };
     view! {
-        <g class="edge" data-testid=testid data-state=state class:optional=!required>
+        <g
+            class="edge"
+            data-testid=testid
+            data-state=state
+            class:optional=!required
+            class:selected=selected
+            class:cut=move || figures.get().is_some_and(|f| f.partitioned)
+            class:open=move || {
+                figures
+                    .get()
+                    .is_some_and(|f| {
+                        f.breaker.is_some_and(|b| b != simulator::engine::BreakerState::Closed)
+                    })
+            }
+            on:click=move |event| {
+                event.stop_propagation();
+                live.selected.set(None);
+                live.selected_edge.set(Some(key.clone()));
+            }
+        >
             <title>{title}</title>
+            <path class="edge-hit" d=path.clone()></path>
             <path class="edge-line" d=path.clone() stroke-width=width marker-end="url(#arrow)"></path>
             <path class="edge-flow" d=path stroke-width=width></path>
         </g>
@@ -248,6 +276,7 @@ fn Component(name: &'static str, label: &'static str, x: f64, y: f64) -> impl In
             transform=format!("translate({x},{y})")
             on:click=move |event| {
                 event.stop_propagation();
+                live.selected_edge.set(None);
                 live.selected.set(Some(name.to_string()));
             }
         >
@@ -313,6 +342,7 @@ fn Node(node: NodeView) -> impl IntoView {
             transform=format!("translate({x},{y})")
             on:click=move |event| {
                 event.stop_propagation();
+                live.selected_edge.set(None);
                 live.selected.set(Some(click_name.clone()));
             }
         >

@@ -26,7 +26,13 @@ fn act(live: Live, method: &'static str, url: String, body: Option<String>) {
 pub fn Panel() -> impl IntoView {
     let live = expect_context::<Live>();
     view! {
-        <ServiceCard/>
+        {move || {
+            if live.selected_edge.with(Option::is_some) {
+                view! { <EdgeCard/> }.into_any()
+            } else {
+                view! { <ServiceCard/> }.into_any()
+            }
+        }}
         {move || {
             live.notice
                 .get()
@@ -46,6 +52,126 @@ pub fn Panel() -> impl IntoView {
     }
 }
 
+/// Parameters of the one-click faults.
+const LATENCY_MS: f64 = 200.0;
+const ERROR_RATE: f64 = 0.3;
+const SLOW_FACTOR: f64 = 4.0;
+
+fn post_fault(live: Live, fault: &Fault) {
+    let body = serde_json::to_string(fault).expect("faults serialise");
+    act(live, "POST", "/api/faults".into(), Some(body));
+}
+
+/// The active faults for which `matches` holds.
+fn faults_where(live: Live, matches: impl Fn(&Fault) -> bool) -> Vec<FaultRecord> {
+    live.tick.with(|t| {
+        t.as_ref()
+            .map(|t| {
+                t.faults
+                    .iter()
+                    .filter(|f| matches(&f.fault))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// The selected dependency: its live figures and the link faults.
+#[component]
+fn EdgeCard() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let edge = move || live.selected_edge.get();
+    let figures = move || {
+        let (from, to) = edge()?;
+        live.tick.with(|t| {
+            t.as_ref()?
+                .links
+                .iter()
+                .find(|l| l.from == from && l.to == to)
+                .cloned()
+        })
+    };
+    let on_link = move || {
+        let Some((from, to)) = edge() else {
+            return Vec::new();
+        };
+        faults_where(live, |f| {
+            let forward =
+                f.from.as_deref() == Some(from.as_str()) && f.to.as_deref() == Some(to.as_str());
+            let backward = f.both == Some(true)
+                && f.from.as_deref() == Some(to.as_str())
+                && f.to.as_deref() == Some(from.as_str());
+            forward || backward
+        })
+    };
+    let inject = move |kind: FaultKind, both: bool| {
+        let Some((from, to)) = edge() else { return };
+        let mut fault = Fault::on_link(kind, &from, &to);
+        match kind {
+            FaultKind::Partition => fault.both = Some(both),
+            FaultKind::Latency => fault.ms = Some(LATENCY_MS),
+            FaultKind::Errors => fault.rate = Some(ERROR_RATE),
+            _ => {}
+        }
+        post_fault(live, &fault);
+    };
+    let heal = move |_| {
+        for fault in on_link() {
+            act(live, "DELETE", format!("/api/faults/{}", fault.id), None);
+        }
+    };
+    view! {
+        <section class="panel-card service-card" data-testid="edge-card">
+            <header class="service-head">
+                <h2>{move || edge().map(|(from, to)| format!("{from} → {to}"))}</h2>
+                <span class="pill" data-health=move || if figures().is_some_and(|f| f.partitioned) { "down" } else { "healthy" }>
+                    {move || if figures().is_some_and(|f| f.partitioned) { "cut" } else { "link" }}
+                </span>
+            </header>
+            <dl class="figures">
+                <div>
+                    <dt>"Calls"</dt>
+                    <dd>{move || figures().map(|f| format::rate(f.rps))}</dd>
+                </div>
+                <div>
+                    <dt>"Failing"</dt>
+                    <dd>{move || format::percent(figures().and_then(|f| f.error_rate))}</dd>
+                </div>
+                <div>
+                    <dt>"Breaker"</dt>
+                    <dd data-testid="breaker">
+                        {move || {
+                            figures()
+                                .and_then(|f| f.breaker)
+                                .map_or("none".to_string(), |b| format!("{b:?}").to_lowercase())
+                        }}
+                    </dd>
+                </div>
+            </dl>
+            <div class="actions">
+                <button class="danger" data-testid="partition" title="Drop every call over this link" on:click=move |_| inject(FaultKind::Partition, false)>
+                    "Partition"
+                </button>
+                <button class="danger" data-testid="partition-both" title="Cut the link both ways" on:click=move |_| inject(FaultKind::Partition, true)>
+                    "Both ways"
+                </button>
+                <button data-testid="heal" title="Revert every fault on this link" disabled=move || on_link().is_empty() on:click=heal>
+                    "Heal"
+                </button>
+            </div>
+            <div class="actions secondary">
+                <button data-testid="link-latency" on:click=move |_| inject(FaultKind::Latency, false)>
+                    {format!("+{LATENCY_MS} ms")}
+                </button>
+                <button data-testid="link-errors" on:click=move |_| inject(FaultKind::Errors, false)>
+                    {format!("{}% errors", ERROR_RATE * 100.0)}
+                </button>
+            </div>
+        </section>
+    }
+}
+
 /// The selected service: health, instances, figures, and the chaos buttons.
 #[component]
 fn ServiceCard() -> impl IntoView {
@@ -56,31 +182,31 @@ fn ServiceCard() -> impl IntoView {
         live.tick
             .with(|t| t.as_ref().and_then(|t| t.services.get(&name).cloned()))
     };
-    // Kill faults on the selected service (whole service or one instance): what revive undoes.
+    // Every fault on the selected service (whole or one instance): what revive undoes.
     let kills = move || -> Vec<FaultRecord> {
         let Some(name) = selected() else {
             return Vec::new();
         };
-        live.tick.with(|t| {
-            t.as_ref()
-                .map(|t| {
-                    t.faults
-                        .iter()
-                        .filter(|f| {
-                            f.fault.kind == FaultKind::Kill
-                                && f.fault.service.as_deref() == Some(name.as_str())
-                        })
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
+        faults_where(live, |f| {
+            f.service.as_deref() == Some(name.as_str()) && f.kind != FaultKind::Monkey
         })
     };
-    let kill = move |_| {
+    // Injects a fault of `kind` on the selected service, or on its selected instance.
+    let inject = move |kind: FaultKind| {
         let Some(name) = selected() else { return };
-        let body = serde_json::to_string(&Fault::kill(&name)).expect("faults serialise");
-        act(live, "POST", "/api/faults".into(), Some(body));
+        let mut fault = Fault {
+            instance: live.selected_instance.get_untracked(),
+            ..Fault::on_service(kind, &name)
+        };
+        match kind {
+            FaultKind::Latency => fault.ms = Some(LATENCY_MS),
+            FaultKind::Errors => fault.rate = Some(ERROR_RATE),
+            FaultKind::Slow => fault.factor = Some(SLOW_FACTOR),
+            _ => {}
+        }
+        post_fault(live, &fault);
     };
+    let kill = move |_| inject(FaultKind::Kill);
     let revive = move |_| {
         for fault in kills() {
             act(live, "DELETE", format!("/api/faults/{}", fault.id), None);
@@ -107,7 +233,7 @@ fn ServiceCard() -> impl IntoView {
                 None => {
                     view! {
                         <p class="hint">
-                            "Click a service in the graph to see its live figures and break it."
+                            "Click a service or a link in the graph to see its live figures and break it."
                         </p>
                     }
                         .into_any()
@@ -170,19 +296,51 @@ fn ServiceCard() -> impl IntoView {
                 <button
                     class="danger"
                     data-testid="kill"
-                    title="Kill every instance of the selected service"
+                    title="Kill the selected service (or instance): it refuses connections"
                     disabled=move || !can_kill()
                     on:click=kill
                 >
                     "Kill"
                 </button>
                 <button
+                    class="danger"
+                    data-testid="hang"
+                    title="Hang it: it accepts requests and never answers (heartbeats go on)"
+                    disabled=move || !can_kill()
+                    on:click=move |_| inject(FaultKind::Hang)
+                >
+                    "Hang"
+                </button>
+                <button
                     data-testid="revive"
-                    title="Revert the kills on the selected service"
+                    title="Revert every fault on the selected service"
                     disabled=move || !can_revive()
                     on:click=revive
                 >
                     "Revive"
+                </button>
+            </div>
+            <div class="actions secondary" class:hidden=move || component().is_some() || selected().is_none()>
+                <button
+                    data-testid="latency"
+                    title=format!("Add {LATENCY_MS} ms to every answer")
+                    on:click=move |_| inject(FaultKind::Latency)
+                >
+                    {format!("+{LATENCY_MS} ms")}
+                </button>
+                <button
+                    data-testid="errors"
+                    title=format!("Fail {}% of requests", ERROR_RATE * 100.0)
+                    on:click=move |_| inject(FaultKind::Errors)
+                >
+                    {format!("{}% errors", ERROR_RATE * 100.0)}
+                </button>
+                <button
+                    data-testid="slow"
+                    title=format!("Multiply service time by {SLOW_FACTOR}")
+                    on:click=move |_| inject(FaultKind::Slow)
+                >
+                    {format!("Slow ×{SLOW_FACTOR}")}
                 </button>
             </div>
         </section>
@@ -200,19 +358,39 @@ fn Instances() -> impl IntoView {
         live.tick.with(|t| {
             t.as_ref()
                 .and_then(|t| t.services.get(&name))
-                .map(|f| f.instances_up.iter().copied().enumerate().collect())
+                .map(|f| f.instances.iter().cloned().enumerate().collect())
                 .unwrap_or_default()
         })
     };
+    let target = live.selected_instance;
     view! {
         <ul class="instance-list">
-            <For each=instances key=|instance| *instance let:instance>
-                <li class=if instance.1 { "up" } else { "down" }>
-                    <span class="dot"></span>
-                    {format!("#{}", instance.0 + 1)}
-                </li>
+            <For each=instances key=|instance| instance.clone() let:instance>
+                {
+                    let number = instance.0 as u32 + 1;
+                    view! {
+                        <li
+                            class=instance.1.clone()
+                            class:targeted=move || target.get() == Some(number)
+                            data-testid=format!("instance-{number}")
+                            title="Click to aim the buttons at this instance only"
+                            on:click=move |_| {
+                                target.update(|t| *t = if *t == Some(number) { None } else { Some(number) })
+                            }
+                        >
+                            <span class="dot"></span>
+                            {format!("#{number}")}
+                        </li>
+                    }
+                }
             </For>
         </ul>
+        <p class="target-hint">
+            {move || match target.get() {
+                Some(number) => format!("Buttons act on instance #{number} only."),
+                None => "Buttons act on every instance; click one to aim at it.".to_string(),
+            }}
+        </p>
     }
 }
 

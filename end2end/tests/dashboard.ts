@@ -52,6 +52,12 @@ export class Dashboard {
     return this.page.getByTestId(`edge-${from}-${to}`);
   }
 
+  /** Selects a dependency. An edge's bounding box is mostly other things (cards, other
+   * edges), so the click is dispatched on its hit path rather than at the box's centre. */
+  async selectEdge(from: string, to: string) {
+    await this.edge(from, to).locator('.edge-hit').dispatchEvent('click');
+  }
+
   async select(service: string) {
     await this.node(service).click();
   }

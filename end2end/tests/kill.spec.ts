@@ -53,3 +53,30 @@ test('chaos buttons wait for a selection, and the API names a bad fault field', 
     path: 'service',
   });
 });
+
+test('one instance can be killed alone, and a link partitioned and healed', async ({ page }) => {
+  test.setTimeout(60_000);
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await dashboard.select('catalog');
+  await page.getByTestId('instance-2').click();
+  await dashboard.kill();
+  await expect(page.getByTestId('instance-2')).toHaveClass(/down/);
+  await expect(page.getByTestId('instance-1')).toHaveClass(/up/);
+  // Two of three catalog instances still serve: the service is degraded, not down.
+  await expect(dashboard.node('catalog')).toHaveAttribute('data-health', 'degraded');
+  await expect(dashboard.faultList()).toContainText('catalog#2');
+  await dashboard.revive();
+  await expect(dashboard.node('catalog')).not.toHaveAttribute('data-health', 'degraded', { timeout: 8000 });
+
+  // Cut web → auth: every web request needs auth, mobile-api's do not go that way.
+  await dashboard.selectEdge('web', 'auth');
+  await expect(page.getByTestId('edge-card')).toContainText('web → auth');
+  await page.getByTestId('partition').click();
+  await expect(dashboard.edge('web', 'auth')).toHaveClass(/cut/);
+  await dashboard.expectAvailability((share) => share < 0.05, 'availability-web');
+  await dashboard.expectAvailability((share) => share > 0.99, 'availability-mobile-api');
+  await page.getByTestId('heal').click();
+  await expect(dashboard.edge('web', 'auth')).not.toHaveClass(/cut/);
+  await dashboard.expectAvailability((share) => share > 0.99, 'availability-web');
+});
