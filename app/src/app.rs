@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 
 use leptos::prelude::*;
+use simulator::analysis::Analysis;
 use simulator::wire::{Snapshot, Tick};
 
 use crate::api::{self, Connection};
@@ -31,14 +32,21 @@ pub struct Live {
     pub notice: RwSignal<Option<String>>,
     /// `(simulated second, overall availability)`, oldest first.
     pub history: RwSignal<VecDeque<(f64, Option<f64>)>>,
+    /// The static resilience analysis of the live topology in the live routing mode (sent
+    /// with each snapshot: computing it here would double the WASM bundle).
+    pub analysis: Memo<Option<Analysis>>,
 }
 
 /// The whole dashboard.
 #[component]
 pub fn App() -> impl IntoView {
+    let snapshot = RwSignal::new(None::<Snapshot>);
+    let tick = RwSignal::new(None::<Tick>);
+    let analysis = Memo::new(move |_| snapshot.with(|s| s.as_ref().map(|s| s.analysis.clone())));
     let live = Live {
-        snapshot: RwSignal::new(None),
-        tick: RwSignal::new(None),
+        snapshot,
+        tick,
+        analysis,
         connection: RwSignal::new(Connection::Connecting),
         selected: RwSignal::new(None),
         selected_edge: RwSignal::new(None),

@@ -288,6 +288,13 @@ fn Component(name: &'static str, label: &'static str, x: f64, y: f64) -> impl In
             <text class="node-figures" x=left + 18.0 y=top + 44.0>
                 {move || format!("{label} · {}", state())}
             </text>
+            <text class="spof-tag" x=NODE_WIDTH / 2.0 - 10.0 y=top - 6.0 text-anchor="end">
+                {move || {
+                    live.analysis
+                        .with(|a| a.as_ref().is_some_and(|a| a.spof.iter().any(|s| s == name)))
+                        .then_some("single point of failure")
+                }}
+            </text>
         </g>
     }
 }
@@ -330,6 +337,11 @@ fn Node(node: NodeView) -> impl IntoView {
         live.selected
             .with(|s| s.as_deref() == Some(selected_name.as_str()))
     };
+    let spof_name = name.clone();
+    let spof = Memo::new(move |_| {
+        live.analysis
+            .with(|a| a.as_ref().is_some_and(|a| a.spof.contains(&spof_name)))
+    });
     let click_name = name.clone();
     let (left, top) = (-NODE_WIDTH / 2.0, -NODE_HEIGHT / 2.0);
     view! {
@@ -337,6 +349,7 @@ fn Node(node: NodeView) -> impl IntoView {
             class="node"
             class:selected=selected
             class:entry=entry
+            class:spof=move || spof.get()
             data-testid=format!("node-{name}")
             data-health=health
             transform=format!("translate({x},{y})")
@@ -370,6 +383,9 @@ fn Node(node: NodeView) -> impl IntoView {
             </text>
             <text class="node-figures" x=left + 14.0 y=top + 44.0>
                 {line}
+            </text>
+            <text class="spof-tag" x=NODE_WIDTH / 2.0 - 10.0 y=top - 6.0 text-anchor="end">
+                {move || spof.get().then_some("single point of failure")}
             </text>
             <g class="instances">
                 <For each=dots key=|dot| *dot let:dot>

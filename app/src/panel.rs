@@ -263,6 +263,7 @@ fn ServiceCard() -> impl IntoView {
                                     }
                                 })
                         }}
+                        <Prediction/>
                         <Instances/>
                         <dl class="figures" class:hidden=move || component().is_some()>
                             <div>
@@ -344,6 +345,36 @@ fn ServiceCard() -> impl IntoView {
                 </button>
             </div>
         </section>
+    }
+}
+
+/// What the static analysis predicts if the selected service were killed: the share of each
+/// entry's requests that would still succeed.
+#[component]
+fn Prediction() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let shares = move || -> Vec<(String, f64)> {
+        let Some(name) = live.selected.get() else {
+            return Vec::new();
+        };
+        live.analysis.with(|a| {
+            a.as_ref()
+                .and_then(|a| a.blast_radius.get(&name))
+                .map(|by_entry| by_entry.iter().map(|(e, s)| (e.clone(), *s)).collect())
+                .unwrap_or_default()
+        })
+    };
+    view! {
+        <div class="prediction" data-testid="blast-radius" class:hidden=move || shares().is_empty()>
+            <span class="prediction-label" title="From the graph alone: required and optional calls, fractional calls, retries">
+                "If killed, still succeeding:"
+            </span>
+            <For each=shares key=|(entry, share)| (entry.clone(), share.to_bits()) let:item>
+                <span class="prediction-item" data-level=crate::app::level(Some(item.1))>
+                    {format!("{} {}", item.0, format::percent(Some(item.1)))}
+                </span>
+            </For>
+        </div>
     }
 }
 

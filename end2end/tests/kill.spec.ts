@@ -80,3 +80,15 @@ test('one instance can be killed alone, and a link partitioned and healed', asyn
   await expect(dashboard.edge('web', 'auth')).not.toHaveClass(/cut/);
   await dashboard.expectAvailability((share) => share > 0.99, 'availability-web');
 });
+
+test('single points of failure are marked, and a selection shows its predicted blast radius', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  // Every shop request needs catalog → catalog-db; recommend is optional.
+  await expect(dashboard.node('catalog-db')).toHaveClass(/spof/);
+  await expect(dashboard.node('recommend')).not.toHaveClass(/spof/);
+  await dashboard.select('cart');
+  // web calls cart in 30% of requests and checkout (which needs cart) in 5%.
+  await expect(page.getByTestId('blast-radius')).toContainText('web 66.5%');
+  await expect(page.getByTestId('blast-radius')).toContainText('mobile-api 50.0%');
+});

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use simulator::analysis::{self, Analysis};
 use simulator::engine::{Engine, FaultId};
 use simulator::fault::{Fault, FaultError};
 use simulator::layout;
@@ -55,7 +56,7 @@ pub struct SessionState {
     pub speed: f64,
     pub routing_mode: RoutingMode,
     pub seed: u64,
-    /// Bumped by every new topology and reset.
+    /// Bumped by every new topology, routing mode and reset.
     pub topology_version: u64,
 }
 
@@ -84,6 +85,8 @@ struct Live {
     paused: bool,
     seed: u64,
     topology_version: u64,
+    /// The analysis of the topology at `.0`'s version, computed once per version.
+    analysis: Option<(u64, Analysis)>,
 }
 
 impl Live {
@@ -95,6 +98,19 @@ impl Live {
             paused: false,
             seed,
             topology_version: 1,
+            analysis: None,
+        }
+    }
+
+    /// The analysis of the current topology and routing mode (cached per version).
+    fn analysis(&mut self) -> Analysis {
+        match &self.analysis {
+            Some((version, analysis)) if *version == self.topology_version => analysis.clone(),
+            _ => {
+                let analysis = analysis::analyze(self.engine.topology());
+                self.analysis = Some((self.topology_version, analysis.clone()));
+                analysis
+            }
         }
     }
 
@@ -253,10 +269,11 @@ impl Session {
 
     /// Everything a new viewer needs: topology, positions and the current figures.
     pub fn snapshot(&self) -> (Snapshot, u64) {
-        let live = self.lock();
+        let mut live = self.lock();
         let topology = live.engine.topology().clone();
         let snapshot = Snapshot {
             positions: layout::layered(&topology),
+            analysis: live.analysis(),
             topology,
             state: live.tick(),
         };
@@ -302,8 +319,13 @@ impl Session {
         if let Some(paused) = change.paused {
             live.paused = paused;
         }
-        if let Some(mode) = change.routing_mode {
+        if let Some(mode) = change.routing_mode
+            && mode != live.engine.routing_mode()
+        {
             live.engine.set_routing_mode(mode);
+            // The topology file now says another mode, and the analysis changes with it:
+            // every stream gets a fresh snapshot.
+            live.topology_version += 1;
         }
         let state = live.state();
         self.publish(live);

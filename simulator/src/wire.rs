@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::Analysis;
 use crate::engine::{ActiveFault, BreakerState, COMPONENTS, Engine, FaultId, FaultState};
 use crate::fault::Fault;
 use crate::measure::{Window, ratio};
@@ -140,6 +141,8 @@ pub struct Snapshot {
     /// A position for every service (pinned ones from `topology.layout` kept).
     pub positions: BTreeMap<String, [f64; 2]>,
     pub state: Tick,
+    /// The static resilience analysis of `topology` in its routing mode.
+    pub analysis: Analysis,
 }
 
 /// The body of every API error.
