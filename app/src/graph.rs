@@ -196,13 +196,7 @@ fn Edge(edge: EdgeView) -> impl IntoView {
         move || live.selected_edge.with(|s| s.as_ref() == Some(&key))
     };
     let figures = Memo::new(move |_| -> Option<LinkFigures> {
-        live.tick.with(|t| {
-            t.as_ref()?
-                .links
-                .iter()
-                .find(|l| l.from == from && l.to == to)
-                .cloned()
-        })
+        live.tick.with(|t| t.as_ref()?.link(&from, &to).cloned())
     });
     let width = move || {
         let rps = figures.get().map_or(0.0, |f| f.rps);

@@ -84,13 +84,7 @@ fn EdgeCard() -> impl IntoView {
     let edge = move || live.selected_edge.get();
     let figures = move || {
         let (from, to) = edge()?;
-        live.tick.with(|t| {
-            t.as_ref()?
-                .links
-                .iter()
-                .find(|l| l.from == from && l.to == to)
-                .cloned()
-        })
+        live.tick.with(|t| t.as_ref()?.link(&from, &to).cloned())
     };
     let on_link = move || {
         let Some((from, to)) = edge() else {

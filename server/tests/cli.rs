@@ -40,17 +40,7 @@ fn template_file(name: &str, extra: &[&str]) -> PathBuf {
 
 #[test]
 fn every_template_prints_a_valid_topology() {
-    for name in [
-        "line",
-        "ring",
-        "star",
-        "full",
-        "mesh",
-        "tree",
-        "scale-free",
-        "pipeline",
-        "shop",
-    ] {
+    for name in simulator::templates::NAMES {
         let text = stdout(&blastradius(&["template", name, "--seed", "3"]));
         simulator::Topology::from_json(&text).unwrap_or_else(|err| panic!("{name}: {err}"));
     }

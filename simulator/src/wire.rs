@@ -169,6 +169,11 @@ pub struct Created {
 }
 
 impl Tick {
+    /// The figures of the dependency `from → to`, if there is one.
+    pub fn link(&self, from: &str, to: &str) -> Option<&LinkFigures> {
+        self.links.iter().find(|l| l.from == from && l.to == to)
+    }
+
     /// The figures of `window` (the recent past of `engine`) in API form.
     pub fn from_window(engine: &Engine, window: &Window, speed: f64) -> Tick {
         let topology = engine.topology();
