@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod format;
 mod graph;
+mod log;
 mod panel;
 mod toolbar;
 

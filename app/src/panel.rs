@@ -49,6 +49,7 @@ pub fn Panel() -> impl IntoView {
             <Timeline/>
         </section>
         <FaultList/>
+        <crate::log::EventLog/>
     }
 }
 

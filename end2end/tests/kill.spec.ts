@@ -27,6 +27,11 @@ test('a kill in one browser shows in another, and revive brings it back', async 
       await expect(view.faultList()).toContainText('catalog-db');
       await view.expectAvailability((share) => share < 0.05);
     }
+    // The event log says what happened, and what it did, in plain words.
+    await expect(a.page.getByTestId('event-log')).toContainText(
+      /kill catalog-db — availability [\d.]+% → 0\.0%/,
+      { timeout: 8000 },
+    );
 
     await a.revive();
     for (const view of [a, b]) {
