@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::topology::{INFRASTRUCTURE, Topology};
+use crate::topology::{INFRASTRUCTURE, MAX_MAGNITUDE, Topology};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -194,6 +194,12 @@ mod defaults {
     }
 }
 
+/// Shortest health-check interval accepted.
+pub const MIN_HEALTH_CHECK_INTERVAL_S: f64 = 0.01;
+
+/// Most outside requests per second one entry point may receive.
+pub const MAX_INGRESS_RPS: f64 = 100_000.0;
+
 /// Names reserved for the infrastructure components of the routing modes.
 pub const INFRASTRUCTURE: [&str; 3] = ["dns", "lb", "registry"];
 
@@ -360,6 +366,16 @@ impl Routing {
         for (field, value) in positive {
             check_range(&format!("routing.{field}"), value, 0.0, false)?;
         }
+        // Probes run for every instance at every interval: keep the interval sane.
+        if self.health_check_interval_s < MIN_HEALTH_CHECK_INTERVAL_S {
+            return Err(TopologyError::at(
+                "routing.health_check_interval_s",
+                format!(
+                    "must be at least {MIN_HEALTH_CHECK_INTERVAL_S} s, not {}",
+                    self.health_check_interval_s
+                ),
+            ));
+        }
         for (field, value) in [
             ("lb_latency_ms", self.lb_latency_ms),
             ("propagation_ms", self.propagation_ms),
@@ -420,6 +436,15 @@ impl Service {
             false,
         )?;
         check_range(&format!("{at}.ingress_rps"), self.ingress_rps, 0.0, true)?;
+        if self.ingress_rps > MAX_INGRESS_RPS {
+            return Err(TopologyError::at(
+                format!("{at}.ingress_rps"),
+                format!(
+                    "must be at most {MAX_INGRESS_RPS}, not {}",
+                    self.ingress_rps
+                ),
+            ));
+        }
         check_share(&format!("{at}.error_rate"), self.error_rate)?;
         if self.zones.is_empty() {
             return Err(TopologyError::at(
@@ -483,15 +508,20 @@ fn path_error<E: std::fmt::Display>(err: serde_path_to_error::Error<E>) -> Topol
 }
 
 /// `value` must be finite and above `min` (or equal to it when `inclusive`).
+/// `value` must also be at most this: times in ms or s, rates — anything larger is a typo,
+/// and would overflow simulated time.
+pub const MAX_MAGNITUDE: f64 = 1e7;
+
 fn check_range(path: &str, value: f64, min: f64, inclusive: bool) -> Result<(), TopologyError> {
-    let ok = value.is_finite() && (value > min || (inclusive && value == min));
+    let ok =
+        value.is_finite() && (value > min || (inclusive && value == min)) && value <= MAX_MAGNITUDE;
     if ok {
         return Ok(());
     }
     let bound = if inclusive { "at least" } else { "above" };
     Err(TopologyError::at(
         path,
-        format!("must be a finite number {bound} {min}, not {value}"),
+        format!("must be a number {bound} {min} and at most {MAX_MAGNITUDE}, not {value}"),
     ))
 }
 
