@@ -120,6 +120,21 @@ async fn bad_faults_name_what_is_wrong() {
             422,
             Some("at_s"),
         ),
+        (
+            r#"{"kind": "kill", "service": "cart", "at_s": 1e300}"#,
+            422,
+            Some("at_s"),
+        ),
+        (
+            r#"{"kind": "latency", "service": "cart", "ms": 1e300}"#,
+            422,
+            Some("ms"),
+        ),
+        (
+            r#"{"kind": "monkey", "services": ["cart"], "mean_interval_s": 1e-12, "down_s": 1}"#,
+            422,
+            Some("mean_interval_s"),
+        ),
         (r#"{"kind": "kill", "#, 400, None),
         ("", 400, None),
     ];

@@ -162,13 +162,21 @@ impl Fault {
     pub fn validate(&self, topology: &Topology) -> Result<(), FaultError> {
         for (field, value) in [("at_s", self.at_s), ("duration_s", self.duration_s)] {
             if let Some(v) = value
-                && !(v.is_finite() && v >= 0.0)
+                && !(v.is_finite() && (0.0..=MAX_MAGNITUDE).contains(&v))
             {
                 return Err(fault_error(
                     field,
-                    format!("must be a finite number >= 0, not {v}"),
+                    format!("must be a number between 0 and {MAX_MAGNITUDE}, not {v}"),
                 ));
             }
+        }
+        if let Some(mean) = self.mean_interval_s
+            && mean < MIN_MONKEY_INTERVAL_S
+        {
+            return Err(fault_error(
+                "mean_interval_s",
+                format!("must be at least {MIN_MONKEY_INTERVAL_S} s, not {mean}"),
+            ));
         }
         let kind = self.kind.name();
         self.reject_foreign_targets()?;
@@ -456,12 +464,15 @@ impl Fault {
     }
 }
 
+/// Shortest mean time between two monkey strikes.
+pub const MIN_MONKEY_INTERVAL_S: f64 = 0.1;
+
 fn positive(field: &str, value: Option<f64>, kind: &str) -> Result<(), FaultError> {
     match value {
-        Some(v) if v.is_finite() && v > 0.0 => Ok(()),
+        Some(v) if v.is_finite() && v > 0.0 && v <= MAX_MAGNITUDE => Ok(()),
         Some(v) => Err(fault_error(
             field,
-            format!("must be a number above 0, not {v}"),
+            format!("must be a number above 0 and at most {MAX_MAGNITUDE}, not {v}"),
         )),
         None => Err(fault_error(field, format!("{kind} needs {field}"))),
     }

@@ -578,6 +578,20 @@ mod tests {
                 "services[0].error_rate",
             ),
             (r#"{"name": "t", "services": [{"name": "a"}]}"#, "services"),
+            (
+                r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1,
+                    "service_time_ms": 1e300}]}"#,
+                "services[0].service_time_ms",
+            ),
+            (
+                r#"{"name": "t", "routing": {"health_check_interval_s": 1e-9},
+                    "services": [{"name": "a", "ingress_rps": 1}]}"#,
+                "routing.health_check_interval_s",
+            ),
+            (
+                r#"{"name": "t", "services": [{"name": "a", "ingress_rps": 1e9}]}"#,
+                "services[0].ingress_rps",
+            ),
         ];
         for (text, path) in cases {
             let err = Topology::from_json(text).unwrap_err();
