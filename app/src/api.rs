@@ -7,6 +7,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{EventSource, MessageEvent, Request, RequestInit, Response};
 
+use crate::app::Live;
+
 /// Whether the stream from the server is flowing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Connection {
@@ -64,6 +66,16 @@ pub fn follow_events(
     on_error.forget();
     std::mem::forget(source);
     Ok(())
+}
+
+/// Runs `work` in the background; its error, if any, becomes the notice on screen.
+pub fn in_background(live: Live, work: impl Future<Output = Result<(), String>> + 'static) {
+    live.notice.set(None);
+    leptos::task::spawn_local(async move {
+        if let Err(message) = work.await {
+            live.notice.set(Some(message));
+        }
+    });
 }
 
 /// Sends a JSON request; on failure, the server's own error message.

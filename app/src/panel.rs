@@ -2,7 +2,6 @@
 //! availability timeline, and the list of active faults with a revert button each.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use simulator::fault::{Fault, FaultKind};
 use simulator::wire::{FaultRecord, Health, ServiceFigures};
 
@@ -11,14 +10,9 @@ use crate::app::{HISTORY_LEN, Live};
 use crate::format;
 use crate::graph::{component_health, component_of};
 
-/// Runs an API request in the background; its error, if any, becomes the notice.
+/// Sends an API request in the background; its error, if any, becomes the notice.
 fn act(live: Live, method: &'static str, url: String, body: Option<String>) {
-    live.notice.set(None);
-    spawn_local(async move {
-        if let Err(message) = api::send(method, &url, body).await {
-            live.notice.set(Some(message));
-        }
-    });
+    api::in_background(live, async move { api::send(method, &url, body).await });
 }
 
 /// The whole side panel.

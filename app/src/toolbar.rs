@@ -2,7 +2,6 @@
 //! simulation clock (pause, speed, reset).
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use simulator::templates;
 use simulator::topology::RoutingMode;
 use simulator::wire::SavedTopology;
@@ -13,15 +12,7 @@ use crate::app::Live;
 /// Speeds offered, in simulated seconds per real second.
 const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0];
 
-/// Runs a request in the background; its error, if any, becomes the notice.
-fn run(live: Live, work: impl Future<Output = Result<(), String>> + 'static) {
-    live.notice.set(None);
-    spawn_local(async move {
-        if let Err(message) = work.await {
-            live.notice.set(Some(message));
-        }
-    });
-}
+use api::in_background as run;
 
 /// Changes the session's controls with `PUT /api/session`.
 fn change_session(live: Live, change: serde_json::Value) {

@@ -138,14 +138,7 @@ impl<T> Lanes<T> {
 
     /// Removes the earliest item, which is in `lane` (as [`Lanes::peek`] said). O(log L).
     pub fn pop(&mut self, lane: usize) -> Option<(Nanos, T)> {
-        debug_assert_eq!(self.peek().map(|(_, l)| l), Some(lane));
-        self.fronts.pop();
-        let queue = &mut self.lanes[lane].1;
-        let item = queue.pop_front();
-        if let Some((next, _)) = queue.front() {
-            self.fronts.push(Reverse((*next, lane)));
-        }
-        item
+        self.pop_dropping(lane, |_| false).map(|(item, _)| item)
     }
 
     /// Like [`Lanes::pop`], and then drops the items right behind it in its lane for which
