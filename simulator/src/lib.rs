@@ -13,6 +13,7 @@
 //! - [`engine`]: the discrete-event simulation, with routing (`engine::routing`) and
 //!   circuit breakers (`engine::breaker`).
 //! - [`measure`]: counters per window and their rolling aggregate.
+//! - [`experiment`]: chaos experiments: a fault timeline judged by a steady-state hypothesis.
 //! - [`report`]: whole runs and their reports (`simulate`, `compare`).
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
 //! - [`layout`]: node positions for drawing.
@@ -20,6 +21,7 @@
 
 pub mod analysis;
 pub mod engine;
+pub mod experiment;
 pub mod fault;
 pub mod layout;
 pub mod measure;

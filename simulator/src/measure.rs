@@ -94,7 +94,7 @@ pub struct EntryCounters {
 }
 
 impl EntryCounters {
-    fn merge(&mut self, other: &EntryCounters) {
+    pub fn merge(&mut self, other: &EntryCounters) {
         self.arrivals += other.arrivals;
         self.successes += other.successes;
         self.failures += other.failures;
