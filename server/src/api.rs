@@ -2,6 +2,7 @@
 //! templates and the SSE stream.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,15 +13,20 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use simulator::engine::FaultId;
+use simulator::experiment::Plan;
 use simulator::fault::Fault;
 use simulator::templates;
 use simulator::topology::Topology;
-use simulator::wire::{Created, FaultRecord};
-use tokio_stream::wrappers::WatchStream;
+use simulator::wire::{Created, ExperimentSummary, FaultRecord, MonkeySettings, StoredExperiment};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::session::{ControlError, SessionChange, SessionState};
+use crate::session::{
+    ChangeMessage, ControlError, ExperimentError, MonkeyChange, SessionChange, SessionState,
+    TickMessage, unix_now,
+};
 use crate::store::{self, SavedTopology, Store, StoreError};
 
 pub async fn health() -> Json<serde_json::Value> {
@@ -75,29 +81,57 @@ pub async fn put_topology(
     Ok(Json(Replaced { dropped_faults }))
 }
 
-/// `GET /api/events`: a `snapshot` event, then a `tick` event at every tick, and a fresh
-/// `snapshot` before the first tick of each new topology.
+/// What an event stream follows: the latest tick, and each discrete change.
+enum Followed {
+    Tick(Arc<TickMessage>),
+    Change(Arc<ChangeMessage>),
+    /// The stream fell behind on changes and missed some.
+    Missed,
+}
+
+/// `GET /api/events`: a `snapshot` event, then a `tick` event at every tick, a fresh
+/// `snapshot` before the first tick of each new topology, and an event for each change:
+/// `fault_added`, `fault_removed`, `topology`, `experiment`. A stream that misses changes
+/// (too slow to read them) gets a fresh `snapshot`, which holds the state they led to.
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let (ticks, guard) = state.session.subscribe();
+    // Subscribe before the snapshot, so no change falls between the two.
+    let (ticks, changes, guard) = state.session.subscribe();
     let (snapshot, version) = state.session.snapshot();
     let first = sse_json("snapshot", &snapshot);
     let session = state.session.clone();
     // The snapshot already holds the current figures: follow from the next tick on.
-    let following = WatchStream::from_changes(ticks)
-        .scan(version, move |sent_version, tick| {
+    let ticks = WatchStream::from_changes(ticks).map(Followed::Tick);
+    let changes = BroadcastStream::new(changes).map(|change| match change {
+        Ok(change) => Followed::Change(change),
+        Err(BroadcastStreamRecvError::Lagged(_)) => Followed::Missed,
+    });
+    let following = stream::select(ticks, changes)
+        .scan(version, move |sent_version, followed| {
             let mut events = Vec::with_capacity(2);
-            if tick.topology_version > *sent_version {
-                let (snapshot, version) = session.snapshot();
-                *sent_version = version;
-                events.push(Ok(sse_json("snapshot", &snapshot)));
-            }
-            if tick.topology_version <= *sent_version {
-                events.push(Ok(Event::default()
-                    .event("tick")
-                    .id(tick.seq.to_string())
-                    .data(&tick.json)));
+            match followed {
+                Followed::Tick(tick) => {
+                    if tick.topology_version > *sent_version {
+                        let (snapshot, version) = session.snapshot();
+                        *sent_version = version;
+                        events.push(Ok(sse_json("snapshot", &snapshot)));
+                    }
+                    if tick.topology_version <= *sent_version {
+                        events.push(Ok(Event::default()
+                            .event("tick")
+                            .id(tick.seq.to_string())
+                            .data(&tick.json)));
+                    }
+                }
+                Followed::Change(change) => {
+                    events.push(Ok(Event::default().event(change.event).data(&change.json)));
+                }
+                Followed::Missed => {
+                    let (snapshot, version) = session.snapshot();
+                    *sent_version = version;
+                    events.push(Ok(sse_json("snapshot", &snapshot)));
+                }
             }
             std::future::ready(Some(stream::iter(events)))
         })
@@ -282,9 +316,7 @@ pub async fn put_saved(
 ) -> Result<(StatusCode, Json<SavedTopology>), AppError> {
     check_name(&name)?;
     let topology = topology_body(&headers, &body)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = unix_now();
     let services = topology.services.len() as u32;
     let key = name.clone();
     let created = with_store(&state, move |store| store.put(&key, &topology, now)).await?;
@@ -318,6 +350,130 @@ pub async fn delete_saved(
         Err(AppError::NotFound(format!(
             "no topology is saved as '{name}'"
         )))
+    }
+}
+
+/// `GET /api/monkey`: the Chaos Monkey's switch and settings.
+pub async fn get_monkey(State(state): State<AppState>) -> Json<MonkeySettings> {
+    Json(state.session.monkey())
+}
+
+/// `PUT /api/monkey`: switch the monkey on or off, or change its settings (any of
+/// `enabled`, `services`, `mean_interval_s`, `down_s`). A bad setting changes nothing.
+pub async fn put_monkey(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<MonkeySettings>, AppError> {
+    let change: MonkeyChange = parse_json(&body)?;
+    let monkey = state
+        .session
+        .set_monkey(change)
+        .map_err(|err| AppError::unprocessable(err.message, err.path))?;
+    tracing::info!(?monkey, "chaos monkey changed");
+    Ok(Json(monkey))
+}
+
+/// `POST /api/experiments`: start an experiment now; 201 with its `id`.
+pub async fn start_experiment(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Created>), AppError> {
+    let plan: Plan = parse_json(&body)?;
+    let summary = state
+        .session
+        .start_experiment(plan)
+        .map_err(experiment_error)?;
+    Ok((StatusCode::CREATED, Json(Created { id: summary.id })))
+}
+
+fn experiment_error(err: ExperimentError) -> AppError {
+    match err {
+        ExperimentError::Conflict(message) => AppError::Conflict(message),
+        ExperimentError::NotFound(id) => AppError::NotFound(format!("no experiment has id {id}")),
+        ExperimentError::Invalid(err) => AppError::unprocessable(err.message, err.path),
+    }
+}
+
+/// `GET /api/experiments`: the session's experiment (running or last ended) and every
+/// stored one, newest first.
+pub async fn list_experiments(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ExperimentSummary>>, AppError> {
+    let mut list = with_store(&state, |store| store.list_experiments()).await?;
+    if let Some(current) = state.session.current_experiment() {
+        // The stored copy of the session's experiment may lag behind it: show the live one.
+        list.retain(|stored| stored.id != current.id);
+        list.insert(0, current);
+    }
+    Ok(Json(list))
+}
+
+fn experiment_id(text: &str) -> Result<u64, AppError> {
+    text.parse()
+        .map_err(|_| AppError::bad_request(format!("'{text}' is not an experiment id (a number)")))
+}
+
+/// `GET /api/experiments/{id}`: one experiment's report, live while it runs.
+pub async fn get_experiment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StoredExperiment>, AppError> {
+    let id = experiment_id(&id)?;
+    if let Some(live) = state.session.experiment(id) {
+        return Ok(Json(live));
+    }
+    with_store(&state, move |store| store.get_experiment(id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no experiment has id {id}")))
+}
+
+/// `POST /api/experiments/{id}/stop`: end a running experiment (verdict `stopped`, its
+/// faults reverted); the report is stored when this answers.
+pub async fn stop_experiment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StoredExperiment>, AppError> {
+    let id = experiment_id(&id)?;
+    let stopped = match state.session.stop_experiment(id) {
+        Err(ExperimentError::NotFound(_)) => {
+            let stored = with_store(&state, move |store| store.get_experiment(id)).await?;
+            return Err(match stored {
+                Some(stored) => AppError::Conflict(format!(
+                    "experiment {id} has already ended ({})",
+                    stored.report.verdict.as_str()
+                )),
+                None => AppError::NotFound(format!("no experiment has id {id}")),
+            });
+        }
+        other => other.map_err(experiment_error)?,
+    };
+    let saved = stopped.clone();
+    with_store(&state, move |store| store.put_experiment(&saved)).await?;
+    tracing::info!(id, "experiment stopped");
+    Ok(Json(stopped))
+}
+
+/// `DELETE /api/experiments/{id}`: forget a stored report (204); a running experiment
+/// must be stopped first.
+pub async fn delete_experiment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id = experiment_id(&id)?;
+    if state
+        .session
+        .current_experiment()
+        .is_some_and(|e| e.id == id && e.verdict == simulator::experiment::Verdict::Running)
+    {
+        return Err(AppError::Conflict(format!(
+            "experiment {id} is running: stop it first (POST /api/experiments/{id}/stop)"
+        )));
+    }
+    if with_store(&state, move |store| store.delete_experiment(id)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound(format!("no experiment has id {id}")))
     }
 }
 

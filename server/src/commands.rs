@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use simulator::analysis;
+use simulator::experiment::{self, Plan, PlanError, Verdict};
 use simulator::fault::Fault;
 use simulator::report::{Comparison, Latency, Report, Run};
 use simulator::templates;
@@ -106,6 +107,71 @@ pub fn compare(args: CompareArgs) -> Result<String, String> {
         return Ok(serde_json::to_string(&comparison).expect("reports serialise"));
     }
     Ok(comparison_table(&comparison, args.slo))
+}
+
+/// `experiment`: plays the plan in `plan_file` on a fresh run of `file`; the report (JSON or
+/// plain words) and whether the hypothesis held.
+pub fn experiment(
+    file: &Path,
+    plan_file: &Path,
+    seed: u64,
+    routing: Option<RoutingMode>,
+    json: bool,
+) -> Result<(String, bool), String> {
+    let mut topology = read_topology(file)?;
+    if let Some(mode) = routing {
+        topology.routing.mode = mode;
+    }
+    let text = std::fs::read_to_string(plan_file)
+        .map_err(|err| format!("cannot read plan {}: {err}", plan_file.display()))?;
+    let invalid = |err: PlanError| format!("plan {} is invalid: {err}", plan_file.display());
+    let plan = Plan::from_json(&text).map_err(invalid)?;
+    let report = experiment::run(topology, seed, plan).map_err(invalid)?;
+    let held = report.verdict == Verdict::Passed;
+    if json {
+        return Ok((
+            serde_json::to_string(&report).expect("reports serialise"),
+            held,
+        ));
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "experiment '{}' on {} ({} routing, seed {})",
+        report.name,
+        report.topology,
+        report.routing.name(),
+        report.seed
+    );
+    let _ = writeln!(out, "hypothesis: {}", report.hypothesis_text);
+    for fault in &report.faults {
+        let _ = writeln!(
+            out,
+            "  at {:>6} s  {}",
+            fault.at_s.unwrap_or(0.0),
+            fault.describe()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "verdict: {} — {}",
+        report.verdict.as_str().to_uppercase(),
+        report.reason
+    );
+    let _ = writeln!(
+        out,
+        "outage: {} s below the objective; {} requests lost",
+        report.outage_s, report.lost
+    );
+    for (name, entry) in &report.entries {
+        let _ = writeln!(
+            out,
+            "  {name:<20} {:>8} arrivals  {:>8} availability",
+            entry.arrivals,
+            percent(entry.availability)
+        );
+    }
+    Ok((out, held))
 }
 
 pub fn analyze(file: &Path, json: bool) -> Result<String, String> {

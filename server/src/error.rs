@@ -17,6 +17,9 @@ pub enum AppError {
     },
     #[error("{0}")]
     NotFound(String),
+    /// The request clashes with the session's state (an experiment already running).
+    #[error("{0}")]
+    Conflict(String),
     #[error("this request changes the session and needs 'Authorization: Bearer <token>'")]
     Unauthorized,
     /// Something failed on the server's side; the detail is logged, the client told so.
@@ -48,6 +51,7 @@ impl IntoResponse for AppError {
         let (status, path) = match &self {
             AppError::Invalid { status, path, .. } => (*status, path.clone()),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, None),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, None),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };

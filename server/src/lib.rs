@@ -65,6 +65,16 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         .route("/events", get(api::events))
         .route("/faults", get(api::list_faults).post(api::inject_fault))
         .route("/faults/{id}", delete(api::revert_fault))
+        .route("/monkey", get(api::get_monkey).put(api::put_monkey))
+        .route(
+            "/experiments",
+            get(api::list_experiments).post(api::start_experiment),
+        )
+        .route(
+            "/experiments/{id}",
+            get(api::get_experiment).delete(api::delete_experiment),
+        )
+        .route("/experiments/{id}/stop", post(api::stop_experiment))
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -64,6 +64,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a chaos experiment (a fault timeline and a steady-state hypothesis, in the JSON
+    /// that POST /api/experiments takes) on a fresh run of a topology, and report its verdict.
+    /// Exits 0 when the hypothesis held, 1 otherwise.
+    Experiment {
+        /// Topology file (.json, .yaml or .yml).
+        file: PathBuf,
+        /// The experiment plan (JSON).
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Override the file's routing mode.
+        #[arg(long, value_enum)]
+        routing: Option<Mode>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a template topology (JSON): line, ring, star, full, mesh, tree, scale-free,
     /// pipeline, shop.
     Template {
@@ -175,6 +193,27 @@ fn main() -> ExitCode {
                 json,
             }))
         }),
+        Some(Command::Experiment {
+            file,
+            plan,
+            seed,
+            routing,
+            json,
+        }) => {
+            let outcome =
+                commands::experiment(&file, &plan, seed, routing.map(RoutingMode::from), json);
+            match outcome {
+                Ok((text, held)) => {
+                    println!("{}", text.trim_end());
+                    if held {
+                        Ok(())
+                    } else {
+                        return ExitCode::FAILURE;
+                    }
+                }
+                Err(message) => Err(message),
+            }
+        }
         Some(Command::Analyze { file, json }) => print(commands::analyze(&file, json)),
         Some(Command::Template { name, size, seed }) => {
             print(commands::template(&name, size, seed))
@@ -233,9 +272,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 "no built dashboard there: serving the API only (build it with `make run`)"
             );
         }
+        let store = std::sync::Arc::new(store);
+        let session = Session::start(topology, args.seed, store.clone())
+            .map_err(|err| format!("cannot read the database: {err}"))?;
         let state = AppState {
-            session: Session::start(topology, args.seed),
-            store: std::sync::Arc::new(store),
+            session,
+            store,
             token: args.token.clone(),
         };
         let router = app(state, Some(&args.dist));

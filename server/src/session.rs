@@ -6,21 +6,33 @@
 //! Controls (pause, speed, step, reset, routing mode, a new topology) take the lock for as
 //! long as the change takes and show in the next tick; a new topology bumps the topology
 //! version, which tells every stream to send a fresh snapshot.
+//!
+//! Beside the ticks, discrete changes (a fault added or removed, a new topology, an
+//! experiment started or ended) go out once each on a broadcast channel; a stream that falls
+//! too far behind on it gets a fresh snapshot instead. The session also runs the Chaos
+//! Monkey switch and at most one experiment at a time, judged second by second of simulated
+//! time; ended experiments go to the database from a writer thread of their own.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use simulator::analysis::{self, Analysis};
 use simulator::engine::{Engine, FaultId};
-use simulator::fault::{Fault, FaultError};
+use simulator::experiment::{Experiment, Plan, PlanError};
+use simulator::fault::{Fault, FaultError, FaultKind};
 use simulator::layout;
 use simulator::measure::{Rolling, Window};
 use simulator::queue::secs;
 use simulator::topology::{RoutingMode, Topology};
-use simulator::wire::{FaultRecord, Snapshot, Tick};
-use tokio::sync::watch;
+use simulator::wire::{
+    ExperimentSummary, FaultRecord, MonkeySettings, Snapshot, StoredExperiment, Tick,
+};
+use tokio::sync::{broadcast, watch};
+
+use crate::store::{Store, StoreError};
 
 /// Ticks per real second.
 pub const TICK_HZ: u32 = 10;
@@ -44,6 +56,25 @@ pub struct TickMessage {
     pub seq: u64,
     pub topology_version: u64,
     pub json: String,
+}
+
+/// Discrete changes a slow stream may fall behind on before it is resynchronised.
+const CHANGES_CAPACITY: usize = 1024;
+
+/// A change every stream announces once, as its own SSE event.
+#[derive(Debug)]
+pub struct ChangeMessage {
+    /// The SSE event name: `fault_added`, `fault_removed`, `topology` or `experiment`.
+    pub event: &'static str,
+    pub json: String,
+}
+
+/// What changed, before it is serialised.
+enum Change {
+    FaultAdded(FaultRecord),
+    FaultRemoved { id: FaultId, description: String },
+    Topology { cause: &'static str },
+    Experiment(ExperimentSummary),
 }
 
 /// The session's controls, as `GET`/`PUT /api/session` show them.
@@ -77,6 +108,63 @@ pub struct ControlError {
     pub message: String,
 }
 
+/// A change to the Chaos Monkey: every field is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonkeyChange {
+    pub enabled: Option<bool>,
+    pub services: Option<Vec<String>>,
+    pub mean_interval_s: Option<f64>,
+    pub down_s: Option<f64>,
+}
+
+/// Why an experiment cannot be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// Another one is running, or this one has already ended.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the session has no experiment {0}")]
+    NotFound(u64),
+    #[error(transparent)]
+    Invalid(#[from] PlanError),
+}
+
+/// The experiment under way, or the last one to end, with the server's id for it.
+struct LiveExperiment {
+    id: u64,
+    /// Wall-clock start, Unix seconds.
+    started_at: i64,
+    experiment: Experiment,
+}
+
+impl LiveExperiment {
+    fn summary(&self) -> ExperimentSummary {
+        let experiment = &self.experiment;
+        let plan = experiment.plan();
+        ExperimentSummary {
+            id: self.id,
+            name: plan.name.clone(),
+            started_at: self.started_at,
+            verdict: experiment.verdict(),
+            reason: experiment.reason().to_string(),
+            hypothesis_text: plan.hypothesis.describe(),
+            duration_s: plan.duration_s,
+            elapsed_s: experiment.elapsed_s(),
+            trailing: experiment.trailing(),
+            broke_at_s: experiment.broke_at_s(),
+        }
+    }
+
+    fn stored(&self) -> StoredExperiment {
+        StoredExperiment {
+            id: self.id,
+            started_at: self.started_at,
+            report: self.experiment.report(),
+        }
+    }
+}
+
 /// The engine and what the live view keeps beside it.
 struct Live {
     engine: Engine,
@@ -87,10 +175,19 @@ struct Live {
     topology_version: u64,
     /// The analysis of the topology at `.0`'s version, computed once per version.
     analysis: Option<(u64, Analysis)>,
+    monkey: MonkeySettings,
+    experiment: Option<LiveExperiment>,
+    last_experiment_id: u64,
+    /// The faults as streams last heard of them, to tell what was added or removed.
+    announced_faults: BTreeMap<FaultId, String>,
+    /// Changes to announce with the next publication.
+    changes: Vec<Change>,
+    /// Ended experiments to store.
+    ended: Vec<StoredExperiment>,
 }
 
 impl Live {
-    fn new(topology: Topology, seed: u64) -> Live {
+    fn new(topology: Topology, seed: u64, last_experiment_id: u64) -> Live {
         Live {
             engine: Engine::new(topology, seed),
             rolling: Rolling::new(secs(FIGURES_SPAN_S)),
@@ -99,6 +196,144 @@ impl Live {
             seed,
             topology_version: 1,
             analysis: None,
+            monkey: MonkeySettings::default(),
+            experiment: None,
+            last_experiment_id,
+            announced_faults: BTreeMap::new(),
+            changes: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    fn running_experiment(&self) -> Option<&LiveExperiment> {
+        self.experiment
+            .as_ref()
+            .filter(|live| live.experiment.is_running())
+    }
+
+    /// Ends the experiment that has just reached its verdict: reverts its faults, announces
+    /// it and queues its report for the database.
+    fn end_experiment(&mut self) {
+        let Some(live) = &self.experiment else {
+            return;
+        };
+        live.experiment.revert_faults(&mut self.engine);
+        self.changes.push(Change::Experiment(live.summary()));
+        self.ended.push(live.stored());
+        tracing::info!(
+            id = live.id,
+            verdict = live.experiment.verdict().as_str(),
+            reason = live.experiment.reason(),
+            "experiment ended"
+        );
+    }
+
+    /// Stops a running experiment from outside, saying why.
+    fn stop_experiment(&mut self, why: &str) {
+        if let Some(live) = self.experiment.as_mut()
+            && live.experiment.is_running()
+        {
+            live.experiment.stop(why);
+            self.end_experiment();
+        }
+    }
+
+    /// The monkey's settings, off if its fault is gone (reverted through the fault list, or
+    /// dropped with a topology that no longer has its targets).
+    fn monkey_state(&self) -> MonkeySettings {
+        let mut monkey = self.monkey.clone();
+        let armed = monkey
+            .fault_id
+            .is_some_and(|id| self.engine.faults().any(|f| f.id == id));
+        if !armed {
+            monkey.enabled = false;
+            monkey.fault_id = None;
+        }
+        monkey
+    }
+
+    /// The `monkey` fault that carries out `settings` on the current topology.
+    fn monkey_fault(&self, settings: &MonkeySettings) -> Fault {
+        let services = if settings.services.is_empty() {
+            let topology = self.engine.topology();
+            topology.services.iter().map(|s| s.name.clone()).collect()
+        } else {
+            settings.services.clone()
+        };
+        Fault {
+            kind: FaultKind::Monkey,
+            services: Some(services),
+            mean_interval_s: Some(settings.mean_interval_s),
+            down_s: Some(settings.down_s),
+            ..Fault::default()
+        }
+    }
+
+    /// Applies `settings`: checks them against the topology, then replaces the monkey's
+    /// fault (or removes it when disabled).
+    fn set_monkey(&mut self, mut settings: MonkeySettings) -> Result<MonkeySettings, FaultError> {
+        let fault = self.monkey_fault(&settings);
+        fault.validate(self.engine.topology())?;
+        if let Some(id) = self.monkey_state().fault_id {
+            self.engine.revert(id);
+        }
+        settings.fault_id = None;
+        if settings.enabled {
+            settings.fault_id = Some(self.engine.inject(fault)?);
+        }
+        self.monkey = settings;
+        Ok(self.monkey_state())
+    }
+
+    /// Faults added and removed since the last announcement, after the other changes.
+    fn take_changes(&mut self) -> Vec<Change> {
+        let mut changes = std::mem::take(&mut self.changes);
+        let current: BTreeMap<FaultId, FaultRecord> = self
+            .engine
+            .faults()
+            .map(|f| (f.id, FaultRecord::from_active(f)))
+            .collect();
+        for (id, description) in &self.announced_faults {
+            if !current.contains_key(id) {
+                changes.push(Change::FaultRemoved {
+                    id: *id,
+                    description: description.clone(),
+                });
+            }
+        }
+        for (id, record) in &current {
+            if !self.announced_faults.contains_key(id) {
+                changes.push(Change::FaultAdded(record.clone()));
+            }
+        }
+        self.announced_faults = current
+            .into_iter()
+            .map(|(id, record)| (id, record.description))
+            .collect();
+        changes
+    }
+
+    fn change_message(&self, change: Change) -> ChangeMessage {
+        let (event, json) = match change {
+            Change::FaultAdded(record) => ("fault_added", serde_json::to_string(&record)),
+            Change::FaultRemoved { id, description } => (
+                "fault_removed",
+                serde_json::to_string(&serde_json::json!({"id": id, "description": description})),
+            ),
+            Change::Topology { cause } => (
+                "topology",
+                serde_json::to_string(&serde_json::json!({
+                    "version": self.topology_version,
+                    "name": self.engine.topology().name,
+                    "routing_mode": self.engine.routing_mode(),
+                    "cause": cause,
+                })),
+            ),
+            Change::Experiment(summary) => ("experiment", serde_json::to_string(&summary)),
+        };
+        ChangeMessage {
+            event,
+            json: json.expect("changes serialise"),
         }
     }
 
@@ -128,15 +363,33 @@ impl Live {
 
     fn tick(&self) -> Tick {
         let speed = if self.paused { 0.0 } else { self.speed };
-        Tick::from_window(&self.engine, &self.figures(), speed)
+        let mut tick = Tick::from_window(&self.engine, &self.figures(), speed);
+        tick.experiment = self.experiment.as_ref().map(LiveExperiment::summary);
+        tick
     }
 
-    /// Simulates `seconds` more and cuts a window for the live figures.
+    /// Simulates `seconds` more and cuts a window for the live figures, and one at every
+    /// whole second of a running experiment, which judges each.
     fn advance(&mut self, seconds: f64) {
         let until = self.engine.now() + secs(seconds);
-        self.engine.run_until(until);
-        let window = self.engine.take_window();
-        self.rolling.push(window);
+        loop {
+            let stop = self
+                .running_experiment()
+                .map_or(until, |live| live.experiment.next_boundary().min(until));
+            self.engine.run_until(stop);
+            let window = self.engine.take_window();
+            let ended = match self.experiment.as_mut() {
+                Some(live) if live.experiment.is_running() => live.experiment.observe(&window),
+                _ => false,
+            };
+            if ended {
+                self.end_experiment();
+            }
+            self.rolling.push(window);
+            if stop >= until {
+                break;
+            }
+        }
     }
 
     fn state(&self) -> SessionState {
@@ -176,23 +429,40 @@ pub struct Session {
     live: Arc<Mutex<Live>>,
     ticks: watch::Receiver<Arc<TickMessage>>,
     sender: Arc<watch::Sender<Arc<TickMessage>>>,
+    changes: broadcast::Sender<Arc<ChangeMessage>>,
+    reports: mpsc::Sender<StoredExperiment>,
     pub stats: Arc<ServerStats>,
 }
 
 impl Session {
-    /// Starts simulating `topology` from `seed` and publishing ticks from a thread of its own.
-    pub fn start(topology: Topology, seed: u64) -> Session {
-        let live = Live::new(topology, seed);
+    /// Starts simulating `topology` from `seed` and publishing ticks from a thread of its
+    /// own; ended experiments are stored in `store`.
+    pub fn start(topology: Topology, seed: u64, store: Arc<Store>) -> Result<Session, StoreError> {
+        let mut live = Live::new(topology, seed, store.last_experiment_id()?);
+        live.take_changes();
         let first = Arc::new(TickMessage {
             seq: 0,
             topology_version: live.topology_version,
             json: serde_json::to_string(&live.tick()).expect("ticks serialise"),
         });
         let (sender, ticks) = watch::channel(first);
+        let (reports, to_store) = mpsc::channel::<StoredExperiment>();
+        std::thread::Builder::new()
+            .name("report-writer".into())
+            .spawn(move || {
+                for stored in to_store {
+                    if let Err(err) = store.put_experiment(&stored) {
+                        tracing::error!(id = stored.id, %err, "cannot store an experiment report");
+                    }
+                }
+            })
+            .expect("spawning the report writer");
         let session = Session {
             live: Arc::new(Mutex::new(live)),
             ticks,
             sender: Arc::new(sender),
+            changes: broadcast::channel(CHANGES_CAPACITY).0,
+            reports,
             stats: Arc::default(),
         };
         let ticker = session.clone();
@@ -200,7 +470,7 @@ impl Session {
             .name("simulation".into())
             .spawn(move || ticker.run_ticks())
             .expect("spawning the simulation thread");
-        session
+        Ok(session)
     }
 
     fn lock(&self) -> MutexGuard<'_, Live> {
@@ -238,10 +508,24 @@ impl Session {
 
     /// Serialises the current tick and hands it to every stream. Takes the lock's guard so
     /// the tick is built under it and sent after it is released.
-    fn publish(&self, live: MutexGuard<'_, Live>) {
+    fn publish(&self, mut live: MutexGuard<'_, Live>) {
+        let changes: Vec<ChangeMessage> = live
+            .take_changes()
+            .into_iter()
+            .map(|change| live.change_message(change))
+            .collect();
+        let ended = std::mem::take(&mut live.ended);
         let mut tick = live.tick();
         let topology_version = live.topology_version;
         drop(live);
+        for change in changes {
+            // No open stream is no error: nobody is listening.
+            let _ = self.changes.send(Arc::new(change));
+        }
+        for stored in ended {
+            // The writer lives as long as the process.
+            let _ = self.reports.send(stored);
+        }
         tick.published_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
@@ -256,10 +540,21 @@ impl Session {
         });
     }
 
-    /// The latest tick, to follow, and a guard that counts the follower until dropped.
-    pub fn subscribe(&self) -> (watch::Receiver<Arc<TickMessage>>, ClientGuard) {
+    /// The latest tick and the changes from now on, to follow, and a guard that counts the
+    /// follower until dropped.
+    pub fn subscribe(
+        &self,
+    ) -> (
+        watch::Receiver<Arc<TickMessage>>,
+        broadcast::Receiver<Arc<ChangeMessage>>,
+        ClientGuard,
+    ) {
         self.stats.clients.fetch_add(1, Ordering::Relaxed);
-        (self.ticks.clone(), ClientGuard(self.stats.clone()))
+        (
+            self.ticks.clone(),
+            self.changes.subscribe(),
+            ClientGuard(self.stats.clone()),
+        )
     }
 
     /// The current figures, for `/metrics`.
@@ -288,9 +583,24 @@ impl Session {
     /// and were dropped.
     pub fn replace_topology(&self, topology: Topology) -> Vec<FaultId> {
         let mut live = self.lock();
+        live.stop_experiment("the topology was replaced");
+        let monkey = live.monkey_state();
         let dropped = live.engine.replace_topology(topology);
         live.rolling.clear();
         live.topology_version += 1;
+        live.changes.push(Change::Topology { cause: "replaced" });
+        if monkey.enabled {
+            // Aim the monkey at the new topology ("every service" means the new ones); off
+            // if its targets are gone.
+            let rearmed = live.set_monkey(monkey.clone());
+            if rearmed.is_err() {
+                live.monkey = MonkeySettings {
+                    enabled: false,
+                    fault_id: None,
+                    ..monkey
+                };
+            }
+        }
         self.publish(live);
         dropped
     }
@@ -326,6 +636,9 @@ impl Session {
             // The topology file now says another mode, and the analysis changes with it:
             // every stream gets a fresh snapshot.
             live.topology_version += 1;
+            live.changes.push(Change::Topology {
+                cause: "routing_mode",
+            });
         }
         let state = live.state();
         self.publish(live);
@@ -357,21 +670,119 @@ impl Session {
     /// force) and seed, without faults.
     pub fn reset(&self) -> SessionState {
         let mut live = self.lock();
+        live.stop_experiment("the session was reset");
         let topology = live.engine.topology().clone();
-        let (speed, paused, version) = (live.speed, live.paused, live.topology_version);
-        *live = Live::new(topology, live.seed);
-        (live.speed, live.paused, live.topology_version) = (speed, paused, version + 1);
+        live.engine = Engine::new(topology, live.seed);
+        live.rolling.clear();
+        live.monkey.enabled = false;
+        live.monkey.fault_id = None;
+        live.topology_version += 1;
+        live.changes.push(Change::Topology { cause: "reset" });
         let state = live.state();
         self.publish(live);
         state
     }
 
+    /// Injects `fault`; streams hear of it at once.
     pub fn inject(&self, fault: Fault) -> Result<FaultId, FaultError> {
-        self.lock().engine.inject(fault)
+        let mut live = self.lock();
+        let id = live.engine.inject(fault)?;
+        self.publish(live);
+        Ok(id)
     }
 
+    /// Reverts fault `id`; false if there is no such fault.
     pub fn revert(&self, id: FaultId) -> bool {
-        self.lock().engine.revert(id)
+        let mut live = self.lock();
+        let reverted = live.engine.revert(id);
+        if reverted {
+            self.publish(live);
+        }
+        reverted
+    }
+
+    pub fn monkey(&self) -> MonkeySettings {
+        self.lock().monkey_state()
+    }
+
+    /// Switches the Chaos Monkey or changes its settings, all or nothing.
+    pub fn set_monkey(&self, change: MonkeyChange) -> Result<MonkeySettings, FaultError> {
+        let mut live = self.lock();
+        let mut settings = live.monkey_state();
+        if let Some(enabled) = change.enabled {
+            settings.enabled = enabled;
+        }
+        if let Some(services) = change.services {
+            settings.services = services;
+        }
+        if let Some(mean) = change.mean_interval_s {
+            settings.mean_interval_s = mean;
+        }
+        if let Some(down) = change.down_s {
+            settings.down_s = down;
+        }
+        let settings = live.set_monkey(settings)?;
+        self.publish(live);
+        Ok(settings)
+    }
+
+    /// Starts `plan` now; one experiment runs at a time.
+    pub fn start_experiment(&self, plan: Plan) -> Result<ExperimentSummary, ExperimentError> {
+        let mut live = self.lock();
+        if let Some(running) = live.running_experiment() {
+            return Err(ExperimentError::Conflict(format!(
+                "experiment {} ('{}') is running: stop it first (POST /api/experiments/{}/stop)",
+                running.id,
+                running.experiment.plan().name,
+                running.id
+            )));
+        }
+        let seed = live.seed;
+        let experiment = Experiment::start(&mut live.engine, plan, seed)?;
+        live.last_experiment_id += 1;
+        let started = LiveExperiment {
+            id: live.last_experiment_id,
+            started_at: unix_now(),
+            experiment,
+        };
+        let summary = started.summary();
+        tracing::info!(id = summary.id, name = %summary.name, hypothesis = %summary.hypothesis_text, "experiment started");
+        live.experiment = Some(started);
+        live.changes.push(Change::Experiment(summary.clone()));
+        self.publish(live);
+        Ok(summary)
+    }
+
+    /// Stops experiment `id` if it is running; its report, verdict `stopped`.
+    pub fn stop_experiment(&self, id: u64) -> Result<StoredExperiment, ExperimentError> {
+        let mut live = self.lock();
+        let Some(current) = live.experiment.as_ref().filter(|e| e.id == id) else {
+            return Err(ExperimentError::NotFound(id));
+        };
+        if !current.experiment.is_running() {
+            return Err(ExperimentError::Conflict(format!(
+                "experiment {id} has already ended ({})",
+                current.experiment.verdict().as_str()
+            )));
+        }
+        live.stop_experiment("stopped by request");
+        let stored = live.experiment.as_ref().map(LiveExperiment::stored);
+        self.publish(live);
+        Ok(stored.expect("just stopped"))
+    }
+
+    /// The report of experiment `id` if it is the session's (running or the last to end).
+    pub fn experiment(&self, id: u64) -> Option<StoredExperiment> {
+        let live = self.lock();
+        live.experiment
+            .as_ref()
+            .filter(|e| e.id == id)
+            .map(LiveExperiment::stored)
+    }
+
+    /// The session's experiment (running or the last to end), in brief.
+    pub fn current_experiment(&self) -> Option<ExperimentSummary> {
+        self.lock().experiment.as_ref().map(LiveExperiment::summary)
     }
 
     pub fn faults(&self) -> Vec<FaultRecord> {
@@ -381,4 +792,11 @@ impl Session {
             .map(FaultRecord::from_active)
             .collect()
     }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

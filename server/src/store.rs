@@ -12,9 +12,13 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use simulator::topology::Topology;
 pub use simulator::wire::SavedTopology;
+use simulator::wire::{ExperimentSummary, StoredExperiment};
 
 /// The migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = [include_str!("../migrations/001_topologies.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../migrations/001_topologies.sql"),
+    include_str!("../migrations/002_experiments.sql"),
+];
 
 /// The database file's name in the data directory.
 pub const DATABASE_FILE: &str = "blastradius.db";
@@ -156,6 +160,76 @@ impl Store {
             .lock()
             .execute("DELETE FROM topologies WHERE name = ?1", params![name])?;
         Ok(deleted > 0)
+    }
+}
+
+impl Store {
+    /// Keeps an experiment's report (replacing one with the same id).
+    pub fn put_experiment(&self, experiment: &StoredExperiment) -> Result<(), StoreError> {
+        let body = serde_json::to_string(experiment).expect("reports serialise");
+        self.lock().execute(
+            "INSERT INTO experiments (id, name, verdict, started_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET name = ?2, verdict = ?3, started_at = ?4, body = ?5",
+            params![
+                experiment.id as i64,
+                experiment.report.name,
+                experiment.report.verdict.as_str(),
+                experiment.started_at,
+                body
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn get_experiment(&self, id: u64) -> Result<Option<StoredExperiment>, StoreError> {
+        let body: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT body FROM experiments WHERE id = ?1",
+                params![id as i64],
+                |row| row.get(0),
+            )
+            .optional()?;
+        body.map(|body| {
+            serde_json::from_str(&body)
+                .map_err(|err| StoreError::Corrupt(format!("experiment {id}: {err}")))
+        })
+        .transpose()
+    }
+
+    /// Every stored experiment, newest first.
+    pub fn list_experiments(&self) -> Result<Vec<ExperimentSummary>, StoreError> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare("SELECT id, body FROM experiments ORDER BY id DESC")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (id, body) = row?;
+            serde_json::from_str::<StoredExperiment>(&body)
+                .map(|stored| stored.summary())
+                .map_err(|err| StoreError::Corrupt(format!("experiment {id}: {err}")))
+        })
+        .collect()
+    }
+
+    /// Deletes experiment `id`; false if there was none.
+    pub fn delete_experiment(&self, id: u64) -> Result<bool, StoreError> {
+        let deleted = self
+            .lock()
+            .execute("DELETE FROM experiments WHERE id = ?1", params![id as i64])?;
+        Ok(deleted > 0)
+    }
+
+    /// The highest experiment id stored (0 when none): new ids continue from it.
+    pub fn last_experiment_id(&self) -> Result<u64, StoreError> {
+        let id: i64 =
+            self.lock()
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM experiments", [], |row| {
+                    row.get(0)
+                })?;
+        Ok(id as u64)
     }
 }
 

@@ -13,9 +13,10 @@ use simulator::wire::{Snapshot, Tick};
 use tower::ServiceExt;
 
 fn router(token: Option<&str>) -> Router {
+    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
     let state = AppState {
-        session: Session::start(templates::demo(), 1),
-        store: std::sync::Arc::new(server::store::Store::in_memory().unwrap()),
+        session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
+        store,
         token: token.map(str::to_string),
     };
     app(state, None)
@@ -461,6 +462,321 @@ async fn a_new_topology_sends_a_new_snapshot_to_open_streams() {
         names.iter().filter(|n| *n == "snapshot").count() == 2,
         "{names:?}"
     );
+    assert!(names.iter().any(|n| n == "topology"), "{names:?}");
+}
+
+#[tokio::test]
+async fn streams_announce_each_fault_added_and_removed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = router(None);
+    tokio::spawn(server::run(
+        listener,
+        router.clone(),
+        std::future::pending(),
+    ));
+    let reader = tokio::spawn({
+        let url = url.clone();
+        async move { read_events_until(&url, |name, _| name == "fault_removed").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, created) = call(
+        &router,
+        "POST",
+        "/api/faults",
+        Some(r#"{"kind": "kill", "service": "cart", "instance": 1}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_u64().unwrap();
+    let (status, _) = call(&router, "DELETE", &format!("/api/faults/{id}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let names = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+        .await
+        .expect("both changes arrive within 10 s")
+        .unwrap();
+    let added = names.iter().position(|n| n == "fault_added");
+    let removed = names.iter().position(|n| n == "fault_removed");
+    assert!(
+        added.is_some() && added < removed,
+        "added, then removed: {names:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_chaos_monkey_switches_on_and_off() {
+    let router = router(None);
+    let (status, monkey) = call(&router, "GET", "/api/monkey", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        monkey,
+        json!({"enabled": false, "services": [], "mean_interval_s": 30.0, "down_s": 10.0})
+    );
+
+    let (status, monkey) = call(
+        &router,
+        "PUT",
+        "/api/monkey",
+        Some(r#"{"enabled": true, "services": ["cart", "search"], "mean_interval_s": 5}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{monkey}");
+    assert_eq!(monkey["enabled"], true);
+    assert_eq!(monkey["mean_interval_s"], 5.0);
+    let id = monkey["fault_id"].as_u64().unwrap();
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults[0]["id"], id);
+    assert_eq!(faults[0]["kind"], "monkey");
+    assert_eq!(faults[0]["services"], json!(["cart", "search"]));
+
+    // New settings while on replace its fault; bad ones change nothing.
+    for (body, path) in [
+        (r#"{"services": ["nope"]}"#, "services[0]"),
+        (r#"{"mean_interval_s": 0.01}"#, "mean_interval_s"),
+        (r#"{"down_s": -1}"#, "down_s"),
+        (r#"{"enabeld": true}"#, ""),
+    ] {
+        let (status, error) = call(&router, "PUT", "/api/monkey", Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        if !path.is_empty() {
+            assert_eq!(error["path"], path, "{body}: {error}");
+        }
+    }
+    let (_, unchanged) = call(&router, "GET", "/api/monkey", None).await;
+    assert_eq!(unchanged["fault_id"], id);
+
+    let (status, monkey) = call(&router, "PUT", "/api/monkey", Some(r#"{"enabled": false}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(monkey["enabled"], false);
+    assert_eq!(
+        monkey["services"],
+        json!(["cart", "search"]),
+        "settings kept"
+    );
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults, json!([]));
+
+    // Every service when none are named; reverting its fault switches it off.
+    let (_, monkey) = call(
+        &router,
+        "PUT",
+        "/api/monkey",
+        Some(r#"{"enabled": true, "services": []}"#),
+    )
+    .await;
+    let id = monkey["fault_id"].as_u64().unwrap();
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults[0]["services"].as_array().unwrap().len(), 13);
+    call(&router, "DELETE", &format!("/api/faults/{id}"), None).await;
+    let (_, monkey) = call(&router, "GET", "/api/monkey", None).await;
+    assert_eq!(monkey["enabled"], false);
+}
+
+async fn pause(router: &Router) {
+    let (status, _) = call(router, "PUT", "/api/session", Some(r#"{"paused": true}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn step(router: &Router, seconds: f64) {
+    let body = format!(r#"{{"seconds": {seconds}}}"#);
+    let (status, _) = call(router, "POST", "/api/session/step", Some(&body)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_experiment_runs_to_a_verdict_and_its_report_is_kept() {
+    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
+    let router = app(
+        AppState {
+            session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
+            store: store.clone(),
+            token: None,
+        },
+        None,
+    );
+    pause(&router).await;
+    let plan = r#"{"name": "one cart instance",
+        "faults": [{"kind": "kill", "service": "cart", "instance": 1, "at_s": 1}],
+        "hypothesis": {"entry": "web", "min_availability": 0.5, "over_s": 2},
+        "duration_s": 4}"#;
+    let (status, created) = call(&router, "POST", "/api/experiments", Some(plan)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_u64().unwrap();
+
+    let (status, error) = call(&router, "POST", "/api/experiments", Some(plan)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        error["error"].as_str().unwrap().contains("is running"),
+        "{error}"
+    );
+
+    let (_, running) = call(&router, "GET", &format!("/api/experiments/{id}"), None).await;
+    assert_eq!(running["verdict"], "running");
+    assert_eq!(
+        running["hypothesis_text"],
+        "availability of web ≥ 50% over 2 s"
+    );
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults[0]["state"], "pending", "starts 1 s in: {faults}");
+
+    step(&router, 5.0).await;
+    let (_, report) = call(&router, "GET", &format!("/api/experiments/{id}"), None).await;
+    assert_eq!(report["verdict"], "passed", "{report}");
+    assert_eq!(report["elapsed_s"], 4);
+    assert_eq!(report["timeline"].as_array().unwrap().len(), 4);
+    assert!(report["entries"]["web"]["arrivals"].as_u64().unwrap() > 0);
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults, json!([]), "an ended experiment reverts its faults");
+
+    let (_, list) = call(&router, "GET", "/api/experiments", None).await;
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["verdict"], "passed");
+
+    // The writer thread stores it a moment after it ends.
+    let mut stored = None;
+    for _ in 0..100 {
+        stored = store.get_experiment(id).unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stored = stored.expect("the report is stored");
+    assert_eq!(serde_json::to_value(&stored).unwrap(), report);
+}
+
+#[tokio::test]
+async fn an_experiment_aborts_when_its_hypothesis_breaks_or_when_stopped() {
+    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
+    let router = app(
+        AppState {
+            session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
+            store: store.clone(),
+            token: None,
+        },
+        None,
+    );
+    pause(&router).await;
+    let plan = r#"{"faults": [{"kind": "kill", "service": "checkout", "at_s": 1}],
+        "hypothesis": {"min_availability": 0.99, "over_s": 2},
+        "duration_s": 60, "abort_on_break": true}"#;
+    let (_, created) = call(&router, "POST", "/api/experiments", Some(plan)).await;
+    let id = created["id"].as_u64().unwrap();
+    step(&router, 10.0).await;
+    let (_, report) = call(&router, "GET", &format!("/api/experiments/{id}"), None).await;
+    assert_eq!(report["verdict"], "aborted", "{report}");
+    assert!(report["elapsed_s"].as_u64().unwrap() < 10);
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults, json!([]), "aborting reverts the faults");
+    let (status, _) = call(
+        &router,
+        "POST",
+        &format!("/api/experiments/{id}/stop"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "it has ended already");
+
+    let (_, created) = call(
+        &router,
+        "POST",
+        "/api/experiments",
+        Some(plan.replace("0.99", "0.1").as_str()),
+    )
+    .await;
+    let second = created["id"].as_u64().unwrap();
+    assert_eq!(second, id + 1);
+    step(&router, 3.0).await;
+    let (status, stopped) = call(
+        &router,
+        "POST",
+        &format!("/api/experiments/{second}/stop"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stopped["verdict"], "stopped");
+    assert_eq!(stopped["elapsed_s"], 3);
+    assert!(
+        stopped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stopped by request")
+    );
+    assert_eq!(
+        store
+            .get_experiment(second)
+            .unwrap()
+            .unwrap()
+            .report
+            .verdict
+            .as_str(),
+        "stopped",
+        "stored when the stop is answered"
+    );
+
+    let (status, _) = call(&router, "GET", "/api/experiments/999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&router, "POST", "/api/experiments/999/stop", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&router, "GET", "/api/experiments/abc", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &router,
+        "DELETE",
+        &format!("/api/experiments/{second}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &router,
+        "DELETE",
+        &format!("/api/experiments/{second}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_experiments_name_what_is_wrong_and_start_nothing() {
+    let router = router(None);
+    for (body, status, path) in [
+        ("{", StatusCode::BAD_REQUEST, ""),
+        (
+            r#"{"duration_s": 10}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+        (
+            r#"{"hypothesis": {"entry": "cart", "min_availability": 0.9}, "duration_s": 10}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hypothesis.entry",
+        ),
+        (
+            r#"{"hypothesis": {"min_availability": 99}, "duration_s": 10}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hypothesis.min_availability",
+        ),
+        (
+            r#"{"faults": [{"kind": "kill", "service": "cart"}, {"kind": "kill", "service": "x"}],
+                "hypothesis": {"min_availability": 0.9}, "duration_s": 10}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "faults[1].service",
+        ),
+    ] {
+        let (got, error) = call(&router, "POST", "/api/experiments", Some(body)).await;
+        assert_eq!(got, status, "{body}: {error}");
+        assert!(error["error"].as_str().is_some_and(|e| !e.is_empty()));
+        if !path.is_empty() {
+            assert_eq!(error["path"], path, "{body}");
+        }
+    }
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(faults, json!([]), "a refused plan injects nothing");
+    let (_, list) = call(&router, "GET", "/api/experiments", None).await;
+    assert_eq!(list, json!([]));
 }
 
 /// Reads SSE events until `done(name, data)`; returns the event names seen.

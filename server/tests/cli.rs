@@ -186,3 +186,61 @@ fn serving_off_loopback_needs_a_token() {
         "{stderr}"
     );
 }
+
+#[test]
+fn experiment_reports_a_verdict_and_exits_by_it() {
+    let file = template_file("shop", &["--seed", "4"]);
+    let dir = file.parent().unwrap();
+    let plan = |name: &str, min: f64| {
+        let path = dir.join(format!("{name}.json"));
+        let text = format!(
+            r#"{{"name": "{name}", "faults": [{{"kind": "kill", "service": "catalog-db", "at_s": 3, "duration_s": 4}}],
+                "hypothesis": {{"min_availability": {min}, "over_s": 2}}, "duration_s": 12}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let file = file.to_str().unwrap();
+    let strict = plan("strict", 0.99);
+    let args = [
+        "experiment",
+        file,
+        "--plan",
+        strict.to_str().unwrap(),
+        "--json",
+    ];
+    let failed = blastradius(&args);
+    assert_eq!(failed.status.code(), Some(1), "a broken hypothesis exits 1");
+    let report: Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(report["verdict"], "failed");
+    assert_eq!(
+        report["broke_at_s"], 4,
+        "catalog-db down from 3 s: the second to 4 s breaks"
+    );
+    assert_eq!(report["timeline"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        failed.stdout,
+        blastradius(&args).stdout,
+        "same plan and seed, same report"
+    );
+
+    let lenient = plan("lenient", 0.0);
+    let passed = stdout(&blastradius(&[
+        "experiment",
+        file,
+        "--plan",
+        lenient.to_str().unwrap(),
+    ]));
+    assert!(passed.contains("verdict: PASSED"), "{passed}");
+
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"hypothesis": {"min_availability": 0.9, "over_s": 20}, "duration_s": 10}"#,
+    )
+    .unwrap();
+    let output = blastradius(&["experiment", file, "--plan", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("hypothesis.over_s"), "{message}");
+}

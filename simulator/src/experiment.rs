@@ -365,6 +365,16 @@ impl Experiment {
         self.verdict == Verdict::Running
     }
 
+    /// The verdict in plain words.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The first second the hypothesis did not hold.
+    pub fn broke_at_s(&self) -> Option<u32> {
+        self.broke_at_s
+    }
+
     /// Whole seconds judged so far.
     pub fn elapsed_s(&self) -> u32 {
         self.timeline.len() as u32

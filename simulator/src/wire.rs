@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::engine::{ActiveFault, BreakerState, COMPONENTS, Engine, FaultId, FaultState};
+use crate::experiment::{ExperimentReport, Verdict};
 use crate::fault::Fault;
 use crate::measure::{Window, ratio};
 use crate::queue::NANOS_PER_SEC;
@@ -128,6 +129,9 @@ pub struct Tick {
     pub routing_mode: RoutingMode,
     /// The routing components (`dns`, `lb`, `registry`): `up`, `down` or `hung`.
     pub components: BTreeMap<String, String>,
+    /// The running experiment, or the last one to end; set by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentSummary>,
     /// Wall-clock time the server published this tick (Unix milliseconds), so a client can
     /// measure how late it arrived. Set by the server, never by the simulator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,10 +166,81 @@ pub struct SavedTopology {
     pub updated_at: i64,
 }
 
-/// The answer to `POST /api/faults`.
+/// The answer to `POST /api/faults` and `POST /api/experiments`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Created {
     pub id: FaultId,
+}
+
+/// An experiment's report with the server's id and wall-clock start (Unix seconds), as
+/// `GET /api/experiments/{id}` answers and the database keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredExperiment {
+    pub id: u64,
+    pub started_at: i64,
+    #[serde(flatten)]
+    pub report: ExperimentReport,
+}
+
+/// One line of `GET /api/experiments`, and the `experiment` field of ticks and events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentSummary {
+    pub id: u64,
+    pub name: String,
+    pub started_at: i64,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub hypothesis_text: String,
+    pub duration_s: u32,
+    pub elapsed_s: u32,
+    /// The latest trailing availability the hypothesis judged.
+    pub trailing: Option<f64>,
+    pub broke_at_s: Option<u32>,
+}
+
+impl StoredExperiment {
+    pub fn summary(&self) -> ExperimentSummary {
+        let report = &self.report;
+        ExperimentSummary {
+            id: self.id,
+            name: report.name.clone(),
+            started_at: self.started_at,
+            verdict: report.verdict,
+            reason: report.reason.clone(),
+            hypothesis_text: report.hypothesis_text.clone(),
+            duration_s: report.duration_s,
+            elapsed_s: report.elapsed_s,
+            trailing: report.timeline.last().and_then(|p| p.trailing),
+            broke_at_s: report.broke_at_s,
+        }
+    }
+}
+
+/// The Chaos Monkey's switch and settings (`GET`/`PUT /api/monkey`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonkeySettings {
+    pub enabled: bool,
+    /// The services it may strike; empty: every service of the topology.
+    pub services: Vec<String>,
+    /// Mean simulated seconds between strikes (exponentially distributed).
+    pub mean_interval_s: f64,
+    /// Simulated seconds a struck instance stays down.
+    pub down_s: f64,
+    /// The `monkey` fault that carries it out while enabled (it shows in the fault list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_id: Option<FaultId>,
+}
+
+impl Default for MonkeySettings {
+    fn default() -> MonkeySettings {
+        MonkeySettings {
+            enabled: false,
+            services: Vec::new(),
+            mean_interval_s: 30.0,
+            down_s: 10.0,
+            fault_id: None,
+        }
+    }
 }
 
 impl Tick {
@@ -261,6 +336,7 @@ impl Tick {
             speed,
             routing_mode: engine.routing_mode(),
             components,
+            experiment: None,
             published_ms: None,
         }
     }
