@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::PollNext;
 use futures_util::{Stream, StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use simulator::engine::FaultId;
@@ -107,7 +108,9 @@ pub async fn events(
         Ok(change) => Followed::Change(change),
         Err(BroadcastStreamRecvError::Lagged(_)) => Followed::Missed,
     });
-    let following = stream::select(ticks, changes)
+    // Changes first when both are ready: the session sends a change before the tick that
+    // shows it, so a `topology` event comes before the snapshot of the new topology.
+    let following = stream::select_with_strategy(changes, ticks, |_: &mut ()| PollNext::Left)
         .scan(version, move |sent_version, followed| {
             let mut events = Vec::with_capacity(2);
             match followed {

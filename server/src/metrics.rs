@@ -141,6 +141,35 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "counter",
         &[(String::new(), stats.ticks.load(Ordering::Relaxed) as f64)],
     );
+    let monkey = state.session.monkey();
+    family(
+        &mut out,
+        "blastradius_monkey_enabled",
+        "1 while the Chaos Monkey is on.",
+        "gauge",
+        &[(String::new(), f64::from(u8::from(monkey.enabled)))],
+    );
+    let running = tick
+        .experiment
+        .as_ref()
+        .filter(|e| e.verdict == simulator::experiment::Verdict::Running);
+    family(
+        &mut out,
+        "blastradius_experiment_running",
+        "1 while an experiment runs (label: its id and name).",
+        "gauge",
+        &match running {
+            Some(e) => vec![(
+                format!(
+                    "{},{}",
+                    label("id", &e.id.to_string()),
+                    label("name", &e.name)
+                ),
+                1.0,
+            )],
+            None => vec![(String::new(), 0.0)],
+        },
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -462,7 +462,11 @@ async fn a_new_topology_sends_a_new_snapshot_to_open_streams() {
         names.iter().filter(|n| *n == "snapshot").count() == 2,
         "{names:?}"
     );
-    assert!(names.iter().any(|n| n == "topology"), "{names:?}");
+    let topology = names.iter().position(|n| n == "topology");
+    assert!(
+        topology.is_some() && topology < names.iter().rposition(|n| n == "snapshot"),
+        "a topology event, then the new snapshot: {names:?}"
+    );
 }
 
 #[tokio::test]
@@ -905,5 +909,28 @@ async fn metrics_are_in_the_prometheus_text_format() {
         "# TYPE blastradius_ticks_total counter",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn every_route_is_documented_in_docs_api_md() {
+    let routes = include_str!("../src/lib.rs");
+    let docs = include_str!("../../docs/api.md");
+    let paths: Vec<&str> = routes
+        .split(".route(")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('"')?.split('"').next())
+        .collect();
+    assert!(paths.len() >= 15, "found the routes: {paths:?}");
+    for path in paths {
+        let documented = if path == "/metrics" {
+            "GET /metrics".to_string()
+        } else {
+            format!("/api{path}")
+        };
+        assert!(
+            docs.contains(&documented),
+            "{documented} is served but docs/api.md does not describe it"
+        );
     }
 }

@@ -4,8 +4,10 @@
 
 use proptest::prelude::*;
 use simulator::engine::Engine;
+use simulator::experiment::{self, Plan, Verdict};
 use simulator::fault::{Fault, FaultKind};
 use simulator::queue::secs;
+use simulator::templates;
 use simulator::topology::{
     Balancer, Breaker, Dependency, Routing, RoutingMode, Service, ServiceTimeDist, Topology,
 };
@@ -37,6 +39,43 @@ proptest! {
     fn fault_parsers_never_panic(text in "\\PC*") {
         let _ = Fault::parse_cli(&text);
         let _ = serde_json::from_str::<Fault>(&text);
+    }
+
+    #[test]
+    fn experiment_plans_never_panic(text in "\\PC*") {
+        let _ = Plan::from_json(&text);
+    }
+
+    #[test]
+    fn experiment_plans_run_or_explain(
+        min in prop_oneof![3 => 0.0f64..=1.0, 1 => any::<f64>()],
+        over in prop_oneof![3 => 0u32..4, 1 => any::<u32>()],
+        duration in 0u32..8,
+        entry in prop::sample::select(vec!["", "web", "mobile-api", "", "web", "cart", "nope"]),
+        at in prop::option::of(prop_oneof![4 => 0.0f64..6.0, 1 => -5.0f64..10.0]),
+        service in prop::sample::select(vec!["cart", "catalog-db", "checkout", "registry", "nope"]),
+        seed in any::<u64>(),
+    ) {
+        let mut hypothesis = serde_json::json!({"min_availability": min, "over_s": over});
+        if !entry.is_empty() {
+            hypothesis["entry"] = entry.into();
+        }
+        let mut fault = serde_json::json!({"kind": "kill", "service": service});
+        if let Some(at) = at {
+            fault["at_s"] = at.into();
+        }
+        let body = serde_json::json!({"faults": [fault], "hypothesis": hypothesis, "duration_s": duration});
+        // Non-finite numbers serialise as null: the parser must explain those too.
+        match Plan::from_json(&body.to_string()) {
+            Ok(plan) => match experiment::run(templates::demo(), seed, plan) {
+                Ok(report) => {
+                    prop_assert_ne!(report.verdict, Verdict::Running);
+                    prop_assert_eq!(report.timeline.len() as u32, report.elapsed_s);
+                }
+                Err(err) => prop_assert!(!err.message.is_empty()),
+            },
+            Err(err) => prop_assert!(!err.message.is_empty()),
+        }
     }
 
     #[test]
