@@ -24,6 +24,23 @@ try {
   await page.waitForTimeout(500);
   await page.screenshot({ path: `${out}/dashboard-narrow.png`, fullPage: true });
   await page.getByTestId('revive').click();
+  // The chaos tab with an experiment that breaks its hypothesis, at 10× speed.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByTestId('speed').selectOption('10');
+  await page.getByTestId('tab-chaos').click();
+  await page.getByTestId('experiment-name').fill('checkout survives a cart instance');
+  const row = page.getByTestId('experiment-fault').first();
+  await row.getByLabel('Starts at (s)').fill('3');
+  await row.getByLabel('Target').fill('cart#1');
+  await page.getByTestId('experiment-entry').selectOption('web');
+  await page.getByTestId('experiment-duration').fill('30');
+  await page.getByTestId('experiment-run').click();
+  await page.getByTestId('experiment-verdict').waitFor();
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid=experiment-verdict]')?.dataset.verdict !== 'running',
+    null, { timeout: 20000 });
+  await page.screenshot({ path: `${out}/dashboard-chaos.png` });
+  await page.getByTestId('speed').selectOption('1');
 } finally {
   await browser.close();
 }

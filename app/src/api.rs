@@ -78,6 +78,24 @@ pub fn in_background(live: Live, work: impl Future<Output = Result<(), String>> 
     });
 }
 
+/// Fetches `url` in the background and hands the decoded answer to `done`. For reads that
+/// refresh what is on screen: a failure goes to the console, not the notice (the
+/// connection badge already says when the server is gone).
+pub fn load<T: serde::de::DeserializeOwned + 'static>(
+    url: &'static str,
+    done: impl FnOnce(T) + 'static,
+) {
+    leptos::task::spawn_local(async move {
+        let decoded = request("GET", url, None)
+            .await
+            .and_then(|text| serde_json::from_str(&text).map_err(|err| err.to_string()));
+        match decoded {
+            Ok(value) => done(value),
+            Err(err) => web_sys::console::warn_1(&format!("GET {url}: {err}").into()),
+        }
+    });
+}
+
 /// Sends a JSON request; on failure, the server's own error message.
 pub async fn send(method: &str, url: &str, body: Option<String>) -> Result<(), String> {
     request(method, url, body).await.map(drop)

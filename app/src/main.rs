@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod chaos;
 mod format;
 mod graph;
 mod log;

@@ -19,14 +19,32 @@ fn act(live: Live, method: &'static str, url: String, body: Option<String>) {
 #[component]
 pub fn Panel() -> impl IntoView {
     let live = expect_context::<Live>();
+    let chaos = RwSignal::new(false);
+    // Selecting something in the graph shows it.
+    Effect::new(move |_| {
+        if live.selected.with(Option::is_some) || live.selected_edge.with(Option::is_some) {
+            chaos.set(false);
+        }
+    });
     view! {
-        {move || {
-            if live.selected_edge.with(Option::is_some) {
-                view! { <EdgeCard/> }.into_any()
-            } else {
-                view! { <ServiceCard/> }.into_any()
-            }
-        }}
+        <div class="tabs" role="tablist">
+            <button
+                role="tab"
+                data-testid="tab-inspect"
+                aria-selected=move || (!chaos.get()).to_string()
+                on:click=move |_| chaos.set(false)
+            >
+                "Inspect"
+            </button>
+            <button
+                role="tab"
+                data-testid="tab-chaos"
+                aria-selected=move || chaos.get().to_string()
+                on:click=move |_| chaos.set(true)
+            >
+                "Chaos"
+            </button>
+        </div>
         {move || {
             live.notice
                 .get()
@@ -37,6 +55,28 @@ pub fn Panel() -> impl IntoView {
                         </div>
                     }
                 })
+        }}
+        <Show when=move || chaos.get()>
+            <crate::chaos::MonkeyCard/>
+            <crate::chaos::ExperimentCard/>
+        </Show>
+        <Show when=move || !chaos.get()>
+            <Inspect/>
+        </Show>
+    }
+}
+
+/// The inspect tab: the selection, the availability timeline, faults and the event log.
+#[component]
+fn Inspect() -> impl IntoView {
+    let live = expect_context::<Live>();
+    view! {
+        {move || {
+            if live.selected_edge.with(Option::is_some) {
+                view! { <EdgeCard/> }.into_any()
+            } else {
+                view! { <ServiceCard/> }.into_any()
+            }
         }}
         <section class="panel-card">
             <h3>"Availability, last minute"</h3>

@@ -77,6 +77,39 @@ export class Dashboard {
     return match ? Number(match[1]) * 60 + Number(match[2]) : NaN;
   }
 
+  /** Shows the side panel's chaos tab (monkey, experiments) or its inspect tab. */
+  async tab(name: 'chaos' | 'inspect') {
+    await this.page.getByTestId(`tab-${name}`).click();
+  }
+
+  monkeyToggle(): Locator {
+    return this.page.getByTestId('monkey-toggle');
+  }
+
+  /** Fills the experiment form's one fault row and hypothesis, and runs it. */
+  async runExperiment(plan: {
+    name: string;
+    at: string;
+    kind: string;
+    target: string;
+    duration: string;
+    min: string;
+    over: string;
+    runFor: string;
+  }) {
+    const page = this.page;
+    await page.getByTestId('experiment-name').fill(plan.name);
+    const row = page.getByTestId('experiment-fault').first();
+    await row.getByLabel('Starts at (s)').fill(plan.at);
+    await row.getByLabel('Fault kind').selectOption(plan.kind);
+    await row.getByLabel('Target').fill(plan.target);
+    await row.getByLabel('Lasts (s)').fill(plan.duration);
+    await page.getByTestId('experiment-min').fill(plan.min);
+    await page.getByTestId('experiment-over').fill(plan.over);
+    await page.getByTestId('experiment-duration').fill(plan.runFor);
+    await page.getByTestId('experiment-run').click();
+  }
+
   faultList(): Locator {
     return this.page.getByTestId('fault-list');
   }
