@@ -103,6 +103,16 @@ pub async fn send(method: &str, url: &str, body: Option<String>) -> Result<(), S
 
 /// Sends a request and returns the answer's text; on failure, the server's own message.
 pub async fn request(method: &str, url: &str, body: Option<String>) -> Result<String, String> {
+    request_as(method, url, body, "application/json").await
+}
+
+/// [`request`] with a body of another type (`application/yaml`).
+pub async fn request_as(
+    method: &str,
+    url: &str,
+    body: Option<String>,
+    content_type: &str,
+) -> Result<String, String> {
     let init = RequestInit::new();
     init.set_method(method);
     if let Some(body) = &body {
@@ -112,7 +122,7 @@ pub async fn request(method: &str, url: &str, body: Option<String>) -> Result<St
     if body.is_some() {
         request
             .headers()
-            .set("content-type", "application/json")
+            .set("content-type", content_type)
             .map_err(js_message)?;
     }
     let window = web_sys::window().ok_or("no window")?;

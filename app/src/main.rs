@@ -7,6 +7,7 @@ mod format;
 mod graph;
 mod log;
 mod panel;
+mod properties;
 mod toolbar;
 
 fn main() {

@@ -9,6 +9,7 @@ use crate::api;
 use crate::app::{HISTORY_LEN, Live};
 use crate::format;
 use crate::graph::{component_health, component_of};
+use crate::properties::{Properties, Target};
 
 /// Sends an API request in the background; its error, if any, becomes the notice.
 fn act(live: Live, method: &'static str, url: String, body: Option<String>) {
@@ -197,6 +198,7 @@ fn EdgeCard() -> impl IntoView {
                     {format!("{}% errors", ERROR_RATE * 100.0)}
                 </button>
             </div>
+            {move || edge().map(|(from, to)| view! { <Properties target=Target::Dependency(from, to)/> })}
         </section>
     }
 }
@@ -373,6 +375,14 @@ fn ServiceCard() -> impl IntoView {
                     {format!("Slow ×{SLOW_FACTOR}")}
                 </button>
             </div>
+            {move || {
+                // Services only: the routing components have no properties of their own.
+                let name = selected()?;
+                let is_service = live
+                    .snapshot
+                    .with(|s| s.as_ref().is_some_and(|s| s.topology.service(&name).is_some()));
+                is_service.then(|| view! { <Properties target=Target::Service(name)/> })
+            }}
         </section>
     }
 }

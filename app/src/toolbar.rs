@@ -75,7 +75,7 @@ fn SavedTopologies() -> impl IntoView {
                 }
             >
                 <option value="">
-                    {move || if saved.with(Vec::is_empty) { "No saved topology" } else { "Saved…" }}
+                    {move || if saved.with(Vec::is_empty) { "None saved" } else { "Saved…" }}
                 </option>
                 <For each=move || saved.get() key=|t| (t.name.clone(), t.updated_at) let:topology>
                     <option value=topology.name.clone()>
@@ -100,6 +100,96 @@ fn SavedTopologies() -> impl IntoView {
         <button data-testid="save" title="Save the live topology under this name" on:click=move |_| save()>
             "Save"
         </button>
+    }
+}
+
+/// Import a topology file (JSON or YAML) as the live topology; export the live one.
+#[component]
+fn ImportExport() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let input = NodeRef::<leptos::html::Input>::new();
+    let import = move |event: web_sys::Event| {
+        use wasm_bindgen::JsCast;
+        let Some(element) = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = element.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        // Choosing the same file again (after fixing it) must fire `change` again.
+        element.set_value("");
+        let name = file.name();
+        let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+        run(live, async move {
+            let text = wasm_bindgen_futures::JsFuture::from(file.text())
+                .await
+                .ok()
+                .and_then(|text| text.as_string())
+                .ok_or_else(|| format!("{name} cannot be read"))?;
+            let content_type = if yaml {
+                "application/yaml"
+            } else {
+                "application/json"
+            };
+            api::request_as("PUT", "/api/topology", Some(text), content_type)
+                .await
+                .map_err(|err| format!("{name} was not imported: {err}"))?;
+            live.selected.set(None);
+            Ok(())
+        });
+    };
+    view! {
+        <button
+            data-testid="import"
+            title="Run a topology file (JSON or YAML) from your disk"
+            on:click=move |_| {
+                if let Some(input) = input.get() {
+                    input.click();
+                }
+            }
+        >
+            "Import"
+        </button>
+        <input
+            class="hidden"
+            type="file"
+            accept=".json,.yaml,.yml,application/json,application/yaml"
+            data-testid="import-file"
+            node_ref=input
+            on:change=import
+        />
+        <label class="control">
+            <select
+                data-testid="export"
+                aria-label="Export the live topology"
+                title="Download the live topology as a file"
+                prop:value=""
+                on:change=move |event| {
+                    let format = event_target_value(&event);
+                    if format.is_empty() {
+                        return;
+                    }
+                    // The server answers with an attachment: the browser saves it and stays.
+                    if let Some(window) = web_sys::window() {
+                        let url = format!("/api/topology?format={format}&download=true");
+                        let _ = window.location().set_href(&url);
+                    }
+                    if let Some(select) = event
+                        .target()
+                        .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlSelectElement>(t).ok())
+                    {
+                        select.set_value("");
+                    }
+                }
+            >
+                <option value="">"Export…"</option>
+                <option value="json">"JSON file"</option>
+                <option value="yaml">"YAML file"</option>
+            </select>
+        </label>
     }
 }
 
@@ -177,6 +267,7 @@ pub fn Toolbar() -> impl IntoView {
             </label>
             <span class="divider"></span>
             <SavedTopologies/>
+            <ImportExport/>
             <span class="divider"></span>
             <label class="control">
                 <span>"Routing"</span>

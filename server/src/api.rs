@@ -34,8 +34,50 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-pub async fn get_topology(State(state): State<AppState>) -> impl IntoResponse {
-    Json(state.session.topology())
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatQuery {
+    pub format: Option<String>,
+    /// Ask the browser to save the file rather than show it.
+    pub download: Option<bool>,
+}
+
+/// `GET /api/topology[?format=json|yaml]`: the live topology in the file format, with a
+/// `Content-Disposition` that names the file for a link that saves it.
+pub async fn get_topology(
+    State(state): State<AppState>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
+    let topology = state.session.topology();
+    let (body, content_type, extension) = match query.format.as_deref() {
+        None | Some("json") => (topology.to_json_pretty(), "application/json", "json"),
+        Some("yaml") => (topology.to_yaml(), "application/yaml", "yaml"),
+        Some(other) => {
+            return Err(AppError::unprocessable(
+                format!("'{other}' is not a format: use json or yaml"),
+                "format",
+            ));
+        }
+    };
+    let file = format!("{}.{extension}", store::file_stem(&topology.name));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "{}; filename=\"{file}\"",
+                    if query.download == Some(true) {
+                        "attachment"
+                    } else {
+                        "inline"
+                    }
+                ),
+            ),
+        ],
+        body,
+    ))
 }
 
 /// The answer to `PUT /api/topology`.

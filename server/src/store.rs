@@ -233,6 +233,28 @@ impl Store {
     }
 }
 
+/// A file name stem from a topology's name: the characters a saved name allows, others
+/// as `-` (`topology` when nothing is left).
+pub fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    let stem = stem.trim_matches(|c| c == '.' || c == '-').to_string();
+    if stem.is_empty() {
+        "topology".into()
+    } else {
+        stem
+    }
+}
+
 /// Whether `name` can name a saved topology: 1 to 64 letters, digits, `-`, `_` or `.`.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()

@@ -58,6 +58,42 @@ async fn topology_is_the_live_one_in_the_file_format() {
 }
 
 #[tokio::test]
+async fn topology_exports_as_json_or_yaml_files() {
+    let router = router(None);
+    let request = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let response = router
+        .clone()
+        .oneshot(request("/api/topology?format=yaml"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/yaml");
+    assert_eq!(
+        response.headers()[header::CONTENT_DISPOSITION],
+        "inline; filename=\"shop.yaml\""
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let yaml = String::from_utf8(bytes.to_vec()).unwrap();
+    assert_eq!(
+        simulator::Topology::from_yaml(&yaml).unwrap(),
+        templates::demo()
+    );
+
+    let response = router
+        .clone()
+        .oneshot(request("/api/topology?format=json&download=true"))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"shop.json\""
+    );
+    let (status, error) = call(&router, "GET", "/api/topology?format=xml", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["path"], "format");
+}
+
+#[tokio::test]
 async fn fault_inject_list_revert() {
     let router = router(None);
     let (status, body) = call(

@@ -262,6 +262,11 @@ impl Topology {
         serde_json::to_string_pretty(self).expect("a topology always serialises")
     }
 
+    /// YAML, the other file form (`GET /api/topology?format=yaml`).
+    pub fn to_yaml(&self) -> String {
+        serde_norway::to_string(self).expect("a topology always serialises")
+    }
+
     /// Checks everything the types cannot: ranges, unique names, existing endpoints.
     pub fn validate(&self) -> Result<(), TopologyError> {
         if self.name.trim().is_empty() {

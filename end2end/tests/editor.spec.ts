@@ -1,0 +1,87 @@
+import { expect, test } from '@playwright/test';
+import fs from 'node:fs';
+import { Dashboard, resetServer } from './dashboard';
+
+test.beforeEach(async ({ request }) => resetServer(request));
+test.afterAll(async ({ request }) => resetServer(request));
+
+test('a ring from the gallery, one property edited, saved, reloaded and loaded again', async ({ page, request }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await page.getByTestId('template-size').fill('5');
+  await page.getByTestId('template-select').selectOption('ring');
+  await expect(dashboard.node('svc-5')).toBeVisible();
+
+  await dashboard.select('svc-3');
+  await page.getByTestId('properties').locator('summary').click();
+  const replicas = page.getByTestId('property-replicas');
+  await expect(replicas).toHaveValue('2');
+  await replicas.fill('4');
+  await page.getByTestId('apply-properties').click();
+  await expect(dashboard.node('svc-3').locator('.instance')).toHaveCount(4);
+
+  await page.getByTestId('save-name').fill('my-ring');
+  await page.getByTestId('save').click();
+  await expect
+    .poll(async () => (await (await request.get('/api/topologies')).json()).map((t: { name: string }) => t.name))
+    .toContain('my-ring');
+
+  // Something else runs meanwhile; after a reload, the saved ring comes back from the list.
+  await page.getByTestId('template-size').fill('');
+  await page.getByTestId('template-select').selectOption('shop');
+  await expect(dashboard.node('checkout')).toBeVisible();
+  await page.reload();
+  await dashboard.open();
+  await page.getByTestId('saved-select').selectOption('my-ring');
+  await expect(dashboard.node('svc-3').locator('.instance')).toHaveCount(4);
+  await expect(dashboard.node('checkout')).toHaveCount(0);
+  const live = await (await request.get('/api/topology')).json();
+  expect(live.services.find((s: { name: string }) => s.name === 'svc-3').replicas).toBe(4);
+});
+
+test('a bad property is explained under the form and changes nothing', async ({ page, request }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await dashboard.select('cart');
+  await page.getByTestId('properties').locator('summary').click();
+  await page.getByTestId('property-replicas').fill('0');
+  await page.getByTestId('apply-properties').click();
+  await expect(page.getByTestId('property-error')).toContainText('services[7].replicas');
+  await expect(page.getByTestId('property-error')).toContainText('must be between 1');
+  const live = await (await request.get('/api/topology')).json();
+  expect(live.services.find((s: { name: string }) => s.name === 'cart').replicas).toBe(2);
+});
+
+test('importing a file with an error shows the message; a good file runs', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  const input = page.getByTestId('import-file');
+  await input.setInputFiles({
+    name: 'broken.yaml',
+    mimeType: 'application/yaml',
+    buffer: Buffer.from('name: broken\nservices:\n  - name: a\n    ingress_rps: 10\n  - name: b\n    replicas: 0\n'),
+  });
+  await expect(page.getByTestId('notice')).toContainText('broken.yaml was not imported');
+  await expect(page.getByTestId('notice')).toContainText('services[1].replicas');
+  await expect(dashboard.node('checkout')).toBeVisible();
+
+  await input.setInputFiles({
+    name: 'pair.yaml',
+    mimeType: 'application/yaml',
+    buffer: Buffer.from(
+      'name: pair\nservices:\n  - name: front\n    ingress_rps: 10\n  - name: back\n' +
+        'dependencies:\n  - from: front\n    to: back\n',
+    ),
+  });
+  await expect(dashboard.node('front')).toBeVisible();
+  await expect(dashboard.edge('front', 'back')).toHaveCount(1);
+  await expect(page.getByTestId('notice')).toHaveCount(0);
+
+  // Export: the server hands the live topology back as a file.
+  const download = page.waitForEvent('download');
+  await page.getByTestId('export').selectOption('yaml');
+  const file = await download;
+  expect(file.suggestedFilename()).toBe('pair.yaml');
+  const text = fs.readFileSync(await file.path(), 'utf8');
+  expect(text).toContain('name: front');
+});
