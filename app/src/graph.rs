@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use simulator::topology::RoutingMode;
 use simulator::wire::{Health, LinkFigures, ServiceFigures};
 
+use crate::api;
 use crate::app::Live;
 use crate::format;
 
@@ -17,11 +18,12 @@ const NODE_HEIGHT: f64 = 60.0;
 /// Instance dots drawn on a card at most; more are summarised as `+N`.
 const MAX_DOTS: usize = 8;
 
+/// Positions of every service, by name, in layout units.
+type Positions = BTreeMap<String, [f64; 2]>;
+
 #[derive(Clone, PartialEq)]
 struct NodeView {
     name: String,
-    x: f64,
-    y: f64,
     entry: bool,
 }
 
@@ -29,9 +31,26 @@ struct NodeView {
 struct EdgeView {
     from: String,
     to: String,
-    path: String,
     required: bool,
 }
+
+/// What the pointer is doing on the graph.
+#[derive(Clone, Copy)]
+enum Gesture {
+    /// Dragging the background: the view moves.
+    Pan { from: (f64, f64), view: [f64; 4] },
+    /// Dragging a service: it moves, and is pinned where it is dropped.
+    Drag {
+        from: (f64, f64),
+        start: [f64; 2],
+        moved: bool,
+    },
+}
+
+/// Zoom step of the buttons (and per 100 wheel units).
+const ZOOM_STEP: f64 = 1.25;
+/// Pointer travel, in pixels, that makes a press a drag rather than a click.
+const DRAG_THRESHOLD_PX: f64 = 4.0;
 
 /// The routing component calls depend on in `mode`, and what to call it on screen.
 pub fn component_of(mode: RoutingMode) -> (&'static str, &'static str) {
@@ -58,24 +77,39 @@ fn component_position(positions: &BTreeMap<String, [f64; 2]>) -> [f64; 2] {
     [min_x, min_y - NODE_HEIGHT - 50.0]
 }
 
-/// The topology as a live graph, fitted to the space it has.
+/// The topology as a live graph: fitted to the space it has until a person zooms (wheel,
+/// buttons) or pans (drags the background); dragging a service pins it where it is dropped.
 #[component]
 pub fn Graph() -> impl IntoView {
     let live = expect_context::<Live>();
+    // The part of the plane on screen once a person zoomed or panned; `None`: fit it all.
+    let camera = RwSignal::new(None::<[f64; 4]>);
+    // Services being dragged, where they are now (until the server's snapshot has them).
+    let dragged = RwSignal::new(Positions::new());
+    let gesture = StoredValue::new(None::<(String, Gesture)>);
+    // A pan ends in a click on the background, which must not clear the selection.
+    let swallow_click = StoredValue::new(false);
+    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
+    Effect::new(move |_| {
+        live.snapshot.track();
+        dragged.set(Positions::new());
+    });
+    let positions = Memo::new(move |_| {
+        let mut positions = live
+            .snapshot
+            .with(|s| s.as_ref().map(|s| s.positions.clone()).unwrap_or_default());
+        dragged.with(|d| positions.extend(d.iter().map(|(k, v)| (k.clone(), *v))));
+        positions
+    });
     let nodes = move || {
         live.snapshot.with(|s| {
             let Some(s) = s else { return Vec::new() };
             s.topology
                 .services
                 .iter()
-                .map(|service| {
-                    let [x, y] = s.positions.get(&service.name).copied().unwrap_or_default();
-                    NodeView {
-                        name: service.name.clone(),
-                        x,
-                        y,
-                        entry: service.is_entry(),
-                    }
+                .map(|service| NodeView {
+                    name: service.name.clone(),
+                    entry: service.is_entry(),
                 })
                 .collect::<Vec<_>>()
         })
@@ -86,15 +120,10 @@ pub fn Graph() -> impl IntoView {
             s.topology
                 .dependencies
                 .iter()
-                .filter_map(|dep| {
-                    let from = s.positions.get(&dep.from)?;
-                    let to = s.positions.get(&dep.to)?;
-                    Some(EdgeView {
-                        from: dep.from.clone(),
-                        to: dep.to.clone(),
-                        path: curve(*from, *to),
-                        required: dep.required,
-                    })
+                .map(|dep| EdgeView {
+                    from: dep.from.clone(),
+                    to: dep.to.clone(),
+                    required: dep.required,
                 })
                 .collect::<Vec<_>>()
         })
@@ -105,21 +134,160 @@ pub fn Graph() -> impl IntoView {
     });
     let component = move || {
         let (name, label) = component_of(mode.get());
-        let position = live
-            .snapshot
-            .with(|s| s.as_ref().map(|s| component_position(&s.positions)))?;
+        let position = positions.with(|p| (!p.is_empty()).then(|| component_position(p)))?;
         Some((name, label, position))
     };
-    let view_box = move || {
-        live.snapshot.with(|s| match s {
-            Some(s) => {
-                let mut positions = s.positions.clone();
-                positions.insert(String::new(), component_position(&s.positions));
-                fit(&positions)
+    let fitted = move || {
+        positions.with(|p| {
+            let mut all = p.clone();
+            if !p.is_empty() {
+                all.insert(String::new(), component_position(p));
             }
-            None => "0 0 100 100".to_string(),
+            fit(&all)
         })
     };
+    let view = move || camera.get().unwrap_or_else(fitted);
+    // Pixels to layout units: the SVG shows `view` scaled to fit and centred ("meet").
+    let to_layout = move |client: (f64, f64), view: [f64; 4]| -> Option<(f64, f64, f64)> {
+        let svg = svg_ref.get_untracked()?;
+        let rect = svg.get_bounding_client_rect();
+        if rect.width() <= 0.0 || rect.height() <= 0.0 {
+            return None;
+        }
+        let scale = (view[2] / rect.width()).max(view[3] / rect.height());
+        let left = rect.left() + (rect.width() - view[2] / scale) / 2.0;
+        let top = rect.top() + (rect.height() - view[3] / scale) / 2.0;
+        Some((
+            view[0] + (client.0 - left) * scale,
+            view[1] + (client.1 - top) * scale,
+            scale,
+        ))
+    };
+    let zoom = move |factor: f64, around: Option<(f64, f64)>| {
+        let view = camera.get_untracked().unwrap_or_else(fitted);
+        let (cx, cy) = around.and_then(|client| to_layout(client, view)).map_or(
+            (view[0] + view[2] / 2.0, view[1] + view[3] / 2.0),
+            |(x, y, _)| (x, y),
+        );
+        let (w, h) = (view[2] * factor, view[3] * factor);
+        if !(40.0..=1.0e6).contains(&w) {
+            return;
+        }
+        camera.set(Some([
+            cx - (cx - view[0]) * factor,
+            cy - (cy - view[1]) * factor,
+            w,
+            h,
+        ]));
+    };
+    let start_drag = move |name: String, event: web_sys::PointerEvent| {
+        let Some(start) = positions.with_untracked(|p| p.get(&name).copied()) else {
+            return;
+        };
+        // Freeze the view while a card moves, or the fit would chase it.
+        if camera.get_untracked().is_none() {
+            camera.set(Some(fitted()));
+        }
+        let from = (f64::from(event.client_x()), f64::from(event.client_y()));
+        gesture.set_value(Some((
+            name,
+            Gesture::Drag {
+                from,
+                start,
+                moved: false,
+            },
+        )));
+        swallow_click.set_value(false);
+    };
+    // Once a press moves, the graph follows the pointer even off the SVG, and the click
+    // that ends the gesture selects nothing. (Capturing at the press would send every
+    // plain click to the SVG rather than to the card under it.)
+    let capture = move |event: &web_sys::PointerEvent| {
+        if !swallow_click.get_value() {
+            swallow_click.set_value(true);
+            if let Some(svg) = svg_ref.get_untracked() {
+                let _ = svg.set_pointer_capture(event.pointer_id());
+            }
+        }
+    };
+    let on_down = move |event: web_sys::PointerEvent| {
+        if event.button() != 0 {
+            return;
+        }
+        let from = (f64::from(event.client_x()), f64::from(event.client_y()));
+        let view = camera.get_untracked().unwrap_or_else(fitted);
+        gesture.set_value(Some((String::new(), Gesture::Pan { from, view })));
+        swallow_click.set_value(false);
+    };
+    let on_move = move |event: web_sys::PointerEvent| {
+        let Some((name, now)) = gesture.get_value() else {
+            return;
+        };
+        let at = (f64::from(event.client_x()), f64::from(event.client_y()));
+        let view = camera.get_untracked().unwrap_or_else(fitted);
+        let Some((_, _, scale)) = to_layout(at, view) else {
+            return;
+        };
+        match now {
+            Gesture::Pan { from, view } => {
+                let (dx, dy) = (at.0 - from.0, at.1 - from.1);
+                if dx.hypot(dy) < DRAG_THRESHOLD_PX && !swallow_click.get_value() {
+                    return;
+                }
+                capture(&event);
+                camera.set(Some([
+                    view[0] - dx * scale,
+                    view[1] - dy * scale,
+                    view[2],
+                    view[3],
+                ]));
+            }
+            Gesture::Drag { from, start, moved } => {
+                let (dx, dy) = (at.0 - from.0, at.1 - from.1);
+                if !moved && dx.hypot(dy) < DRAG_THRESHOLD_PX {
+                    return;
+                }
+                capture(&event);
+                let position = [start[0] + dx * scale, start[1] + dy * scale];
+                dragged.update(|d| {
+                    d.insert(name.clone(), position);
+                });
+                gesture.set_value(Some((
+                    name,
+                    Gesture::Drag {
+                        from,
+                        start,
+                        moved: true,
+                    },
+                )));
+            }
+        }
+    };
+    let on_up = move |_: web_sys::PointerEvent| {
+        let Some((name, Gesture::Drag { moved: true, .. })) = gesture.get_value() else {
+            gesture.set_value(None);
+            return;
+        };
+        gesture.set_value(None);
+        let Some(position) = dragged.with_untracked(|d| d.get(&name).copied()) else {
+            return;
+        };
+        let mut layout = live.snapshot.with_untracked(|s| {
+            s.as_ref()
+                .map(|s| s.topology.layout.clone())
+                .unwrap_or_default()
+        });
+        layout.insert(name, position);
+        let body = serde_json::to_string(&layout).expect("positions serialise");
+        api::in_background(live, async move {
+            let sent = api::send("PUT", "/api/layout", Some(body)).await;
+            if sent.is_err() {
+                dragged.set(Positions::new());
+            }
+            sent
+        });
+    };
+    provide_context(DragStart(StoredValue::new(Box::new(start_drag))));
     view! {
         <Show
             when=move || live.snapshot.with(Option::is_some)
@@ -128,8 +296,25 @@ pub fn Graph() -> impl IntoView {
             <svg
                 data-testid="graph"
                 class="graph"
-                viewBox=view_box
+                node_ref=svg_ref
+                viewBox=move || {
+                    let [x, y, w, h] = view();
+                    format!("{x:.1} {y:.1} {w:.1} {h:.1}")
+                }
+                on:pointerdown=on_down
+                on:pointermove=on_move
+                on:pointerup=on_up
+                on:pointercancel=move |_| gesture.set_value(None)
+                on:wheel=move |event: web_sys::WheelEvent| {
+                    event.prevent_default();
+                    let factor = ZOOM_STEP.powf(event.delta_y() / 100.0);
+                    zoom(factor, Some((f64::from(event.client_x()), f64::from(event.client_y()))));
+                }
                 on:click=move |_| {
+                    if swallow_click.get_value() {
+                        swallow_click.set_value(false);
+                        return;
+                    }
                     live.selected.set(None);
                     live.selected_edge.set(None);
                 }
@@ -149,12 +334,8 @@ pub fn Graph() -> impl IntoView {
                     </marker>
                 </defs>
                 <g class="edges">
-                    <For
-                        each=edges
-                        key=|edge| (edge.from.clone(), edge.to.clone(), edge.path.clone())
-                        let:edge
-                    >
-                        <Edge edge=edge/>
+                    <For each=edges key=|edge| (edge.from.clone(), edge.to.clone()) let:edge>
+                        <Edge edge=edge positions=positions/>
                     </For>
                 </g>
                 <g class="components">
@@ -166,29 +347,56 @@ pub fn Graph() -> impl IntoView {
                     }}
                 </g>
                 <g class="nodes">
-                    <For
-                        each=nodes
-                        key=|node| (node.name.clone(), node.x.to_bits(), node.y.to_bits())
-                        let:node
-                    >
-                        <Node node=node/>
+                    <For each=nodes key=|node| node.name.clone() let:node>
+                        <Node node=node positions=positions/>
                     </For>
                 </g>
             </svg>
+            <div class="graph-controls" role="toolbar" aria-label="View">
+                <button data-testid="zoom-in" title="Zoom in (+)" on:click=move |_| zoom(1.0 / ZOOM_STEP, None)>
+                    "+"
+                </button>
+                <button data-testid="zoom-out" title="Zoom out (−)" on:click=move |_| zoom(ZOOM_STEP, None)>
+                    "−"
+                </button>
+                <button data-testid="fit" title="Fit the whole topology (0)" on:click=move |_| camera.set(None)>
+                    "Fit"
+                </button>
+                <button
+                    data-testid="relayout"
+                    title="Unpin every service and lay them out again: entry points left, stores right"
+                    on:click=move |_| {
+                        camera.set(None);
+                        api::in_background(live, async move {
+                            api::send("PUT", "/api/layout", Some("{}".into())).await
+                        });
+                    }
+                >
+                    "Relayout"
+                </button>
+            </div>
         </Show>
     }
 }
 
+/// Starts dragging a service card (given to the cards by [`Graph`]).
+#[derive(Clone, Copy)]
+struct DragStart(StoredValue<Box<dyn Fn(String, web_sys::PointerEvent) + Send + Sync>>);
+
 /// One dependency: a curve from the caller's right side to the callee's left side.
 #[component]
-fn Edge(edge: EdgeView) -> impl IntoView {
+fn Edge(edge: EdgeView, positions: Memo<Positions>) -> impl IntoView {
     let live = expect_context::<Live>();
-    let EdgeView {
-        from,
-        to,
-        path,
-        required,
-    } = edge;
+    let EdgeView { from, to, required } = edge;
+    let path = {
+        let (from, to) = (from.clone(), to.clone());
+        Memo::new(move |_| {
+            positions.with(|p| match (p.get(&from), p.get(&to)) {
+                (Some(a), Some(b)) => curve(*a, *b),
+                _ => String::new(),
+            })
+        })
+    };
     let testid = format!("edge-{from}-{to}");
     let key = (from.clone(), to.clone());
     let selected = {
@@ -240,8 +448,8 @@ fn Edge(edge: EdgeView) -> impl IntoView {
             }
         >
             <title>{title}</title>
-            <path class="edge-hit" d=path.clone()></path>
-            <path class="edge-line" d=path.clone() stroke-width=width marker-end="url(#arrow)"></path>
+            <path class="edge-hit" d=path></path>
+            <path class="edge-line" d=path stroke-width=width marker-end="url(#arrow)"></path>
             <path class="edge-flow" d=path stroke-width=width></path>
         </g>
     }
@@ -295,9 +503,16 @@ fn Component(name: &'static str, label: &'static str, x: f64, y: f64) -> impl In
 
 /// One service: name, live figures, instance dots; coloured by health.
 #[component]
-fn Node(node: NodeView) -> impl IntoView {
+fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
     let live = expect_context::<Live>();
-    let NodeView { name, x, y, entry } = node;
+    let DragStart(start_drag) = expect_context::<DragStart>();
+    let NodeView { name, entry } = node;
+    let position_name = name.clone();
+    let transform = move || {
+        let [x, y] = positions.with(|p| p.get(&position_name).copied().unwrap_or_default());
+        format!("translate({x:.1},{y:.1})")
+    };
+    let drag_name = name.clone();
     let key = name.clone();
     let figures = Memo::new(move |_| -> Option<ServiceFigures> {
         live.tick
@@ -346,7 +561,13 @@ fn Node(node: NodeView) -> impl IntoView {
             class:spof=move || spof.get()
             data-testid=format!("node-{name}")
             data-health=health
-            transform=format!("translate({x},{y})")
+            transform=transform
+            on:pointerdown=move |event: web_sys::PointerEvent| {
+                if event.button() == 0 {
+                    event.stop_propagation();
+                    start_drag.with_value(|start| start(drag_name.clone(), event));
+                }
+            }
             on:click=move |event| {
                 event.stop_propagation();
                 live.selected_edge.set(None);
@@ -428,8 +649,9 @@ fn curve(from: [f64; 2], to: [f64; 2]) -> String {
     )
 }
 
-/// A viewBox that holds every card with a margin (room for ingress arrows on the left).
-fn fit(positions: &BTreeMap<String, [f64; 2]>) -> String {
+/// A viewBox (`[x, y, width, height]`) that holds every card with a margin (room for ingress
+/// arrows on the left).
+fn fit(positions: &BTreeMap<String, [f64; 2]>) -> [f64; 4] {
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for [x, y] in positions.values() {
         min_x = min_x.min(*x);
@@ -438,7 +660,7 @@ fn fit(positions: &BTreeMap<String, [f64; 2]>) -> String {
         max_y = max_y.max(*y);
     }
     if positions.is_empty() {
-        return "0 0 100 100".to_string();
+        return [0.0, 0.0, 100.0, 100.0];
     }
     let margin = 30.0;
     let left = min_x - NODE_WIDTH / 2.0 - 60.0 - margin;
@@ -447,5 +669,5 @@ fn fit(positions: &BTreeMap<String, [f64; 2]>) -> String {
     let width = max_x - min_x + NODE_WIDTH + 60.0 + 80.0 + 2.0 * margin;
     // Room below for loops of calls back to the left.
     let height = max_y - min_y + NODE_HEIGHT + 2.0 * margin + 60.0;
-    format!("{left:.0} {top:.0} {width:.0} {height:.0}")
+    [left, top, width, height]
 }

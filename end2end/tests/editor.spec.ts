@@ -85,3 +85,37 @@ test('importing a file with an error shows the message; a good file runs', async
   const text = fs.readFileSync(await file.path(), 'utf8');
   expect(text).toContain('name: front');
 });
+
+test('dragging a service pins it for everyone; zoom, fit and relayout', async ({ page, request }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  const node = dashboard.node('checkout');
+  const before = (await node.boundingBox())!;
+  await page.mouse.move(before.x + before.width / 2, before.y + before.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(before.x + before.width / 2 + 120, before.y + before.height / 2 - 90, { steps: 6 });
+  await page.mouse.up();
+  await expect
+    .poll(async () => Object.keys((await (await request.get('/api/topology')).json()).layout ?? {}))
+    .toEqual(['checkout']);
+  const moved = (await node.boundingBox())!;
+  expect(moved.x - before.x).toBeGreaterThan(100);
+
+  // Pinned: a reload draws it where it was dropped.
+  await page.reload();
+  await dashboard.open();
+  const reloaded = (await node.boundingBox())!;
+  expect(Math.abs(reloaded.x - moved.x)).toBeLessThan(2);
+
+  // Zoom in makes cards bigger; fit brings the whole topology back.
+  await page.getByTestId('zoom-in').click();
+  expect((await node.boundingBox())!.width).toBeGreaterThan(reloaded.width * 1.1);
+  await page.getByTestId('fit').click();
+  expect(Math.abs((await node.boundingBox())!.width - reloaded.width)).toBeLessThan(1);
+
+  await page.getByTestId('relayout').click();
+  await expect
+    .poll(async () => Object.keys((await (await request.get('/api/topology')).json()).layout ?? {}))
+    .toEqual([]);
+  await expect.poll(async () => Math.abs((await node.boundingBox())!.x - before.x)).toBeLessThan(2);
+});

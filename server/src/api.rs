@@ -398,6 +398,17 @@ pub async fn delete_saved(
     }
 }
 
+/// `PUT /api/layout`: pin services at positions (`{"name": [x, y]}`, the whole layout;
+/// `{}` unpins every service). 204; 422 naming the service.
+pub async fn put_layout(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    let layout: std::collections::BTreeMap<String, [f64; 2]> = parse_json(&body)?;
+    state.session.set_layout(layout).map_err(control_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /api/monkey`: the Chaos Monkey's switch and settings.
 pub async fn get_monkey(State(state): State<AppState>) -> Json<MonkeySettings> {
     Json(state.session.monkey())

@@ -24,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -65,6 +65,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         .route("/events", get(api::events))
         .route("/faults", get(api::list_faults).post(api::inject_fault))
         .route("/faults/{id}", delete(api::revert_fault))
+        .route("/layout", put(api::put_layout))
         .route("/monkey", get(api::get_monkey).put(api::put_monkey))
         .route(
             "/experiments",

@@ -609,6 +609,23 @@ impl Session {
         self.lock().state()
     }
 
+    /// Pins services where a person placed them (`topology.layout`, replaced whole; empty
+    /// unpins all); the simulation runs on untouched and every stream gets the new positions.
+    pub fn set_layout(&self, layout: BTreeMap<String, [f64; 2]>) -> Result<(), ControlError> {
+        let mut live = self.lock();
+        let mut checked = live.engine.topology().clone();
+        checked.layout = layout;
+        checked.validate().map_err(|err| ControlError {
+            path: err.path,
+            message: err.message,
+        })?;
+        live.engine.set_layout(checked.layout);
+        live.topology_version += 1;
+        live.changes.push(Change::Topology { cause: "layout" });
+        self.publish(live);
+        Ok(())
+    }
+
     /// Applies a change of controls, all or nothing.
     pub fn change(&self, change: SessionChange) -> Result<SessionState, ControlError> {
         if let Some(speed) = change.speed

@@ -94,6 +94,52 @@ async fn topology_exports_as_json_or_yaml_files() {
 }
 
 #[tokio::test]
+async fn layout_pins_services_and_keeps_the_run() {
+    let router = router(None);
+    let (status, _) = call(&router, "PUT", "/api/faults", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    call(
+        &router,
+        "POST",
+        "/api/faults",
+        Some(r#"{"kind": "kill", "service": "cart"}"#),
+    )
+    .await;
+    let (status, _) = call(
+        &router,
+        "PUT",
+        "/api/layout",
+        Some(r#"{"cart": [12.5, -40]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, topology) = call(&router, "GET", "/api/topology", None).await;
+    assert_eq!(topology["layout"], json!({"cart": [12.5, -40.0]}));
+    let (_, faults) = call(&router, "GET", "/api/faults", None).await;
+    assert_eq!(
+        faults.as_array().unwrap().len(),
+        1,
+        "the run goes on: {faults}"
+    );
+    for (body, path) in [
+        (r#"{"nope": [1, 2]}"#, "layout.nope"),
+        (r#"{"cart": [1e300, 2]}"#, "layout.cart"),
+        (r#"{"cart": [1]}"#, "cart"),
+    ] {
+        let (status, error) = call(&router, "PUT", "/api/layout", Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {error}");
+        assert_eq!(error["path"], path, "{body}");
+    }
+    let (status, _) = call(&router, "PUT", "/api/layout", Some("{}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, topology) = call(&router, "GET", "/api/topology", None).await;
+    assert!(
+        topology.get("layout").is_none_or(|l| l == &json!({})),
+        "{topology}"
+    );
+}
+
+#[tokio::test]
 async fn fault_inject_list_revert() {
     let router = router(None);
     let (status, body) = call(

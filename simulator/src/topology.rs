@@ -317,11 +317,20 @@ impl Topology {
             }
             dep.validate(&at)?;
         }
-        for name in self.layout.keys() {
+        for (name, position) in &self.layout {
             if !index.contains_key(name.as_str()) {
                 return Err(TopologyError::at(
                     format!("layout.{name}"),
                     format!("no service is named '{name}'"),
+                ));
+            }
+            if position
+                .iter()
+                .any(|v| !(v.is_finite() && v.abs() <= MAX_MAGNITUDE))
+            {
+                return Err(TopologyError::at(
+                    format!("layout.{name}"),
+                    format!("coordinates must be numbers within ±{MAX_MAGNITUDE}"),
                 ));
             }
         }

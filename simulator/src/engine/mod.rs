@@ -406,6 +406,12 @@ impl Engine {
         &self.topology
     }
 
+    /// Replaces the positions pinned for drawing (`topology.layout`); the simulation does
+    /// not read them, so nothing else changes.
+    pub fn set_layout(&mut self, layout: std::collections::BTreeMap<String, [f64; 2]>) {
+        self.topology.layout = layout;
+    }
+
     /// Current simulated time.
     pub fn now(&self) -> Nanos {
         self.now
