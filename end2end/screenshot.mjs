@@ -11,7 +11,7 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync', '--no-first-run'],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
   await page.goto(base);
   await page.getByTestId('graph').waitFor();
   await page.waitForTimeout(3000); // let the charts fill
@@ -41,6 +41,13 @@ try {
     null, { timeout: 20000 });
   await page.screenshot({ path: `${out}/dashboard-chaos.png` });
   await page.getByTestId('speed').selectOption('1');
+  // The light theme, on the inspect tab with a service selected.
+  await page.getByTestId('tab-inspect').click();
+  await page.getByTestId('node-cart').click();
+  await page.getByTestId('theme').click();
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: `${out}/dashboard-light.png` });
+  await page.getByTestId('theme').click();
 } finally {
   await browser.close();
 }

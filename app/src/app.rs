@@ -96,6 +96,10 @@ pub fn App() -> impl IntoView {
                 {move || live.tick.with(|t| t.as_ref().map(|t| format!("t = {}", format::clock(t.t))))}
             </div>
             <Availability/>
+            <div class="chrome">
+                <crate::chrome::ThemeToggle/>
+                <crate::chrome::Help/>
+            </div>
         </header>
         <Toolbar/>
         <main class="layout">

@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod chaos;
+mod chrome;
 mod format;
 mod graph;
 mod log;

@@ -74,3 +74,34 @@ test('a topology saved under a name loads again after a reload', async ({ page }
   await expect(dashboard.node('client-4')).toBeVisible();
   await expect(dashboard.node('catalog')).toHaveCount(0);
 });
+
+test('keyboard shortcuts act like their buttons; help lists them; the theme is remembered', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await dashboard.select('catalog-db');
+  await page.keyboard.press('k');
+  await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'down');
+  await page.keyboard.press('r');
+  await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'healthy');
+
+  await page.keyboard.press('?');
+  await expect(page.getByTestId('help-overlay')).toBeVisible();
+  await expect(page.getByTestId('help-overlay')).toContainText('Kill the selected service');
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('help-overlay')).toHaveCount(0);
+
+  // Typing in a field is not a shortcut.
+  await page.getByTestId('save-name').fill('k');
+  await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'healthy');
+
+  const theme = await page.locator('html').getAttribute('data-theme');
+  const other = theme === 'dark' ? 'light' : 'dark';
+  await page.locator('body').click({ position: { x: 5, y: 790 } });
+  await page.keyboard.press('t');
+  await expect(page.locator('html')).toHaveAttribute('data-theme', other);
+  await page.reload();
+  await dashboard.open();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', other);
+  await page.getByTestId('theme').click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', theme!);
+});

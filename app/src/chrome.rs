@@ -1,0 +1,183 @@
+//! What frames the dashboard: the dark/light theme switch, the keyboard shortcuts and the
+//! help overlay that lists them.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::app::Live;
+
+/// Where the chosen theme is remembered between visits.
+const THEME_KEY: &str = "blastradius.theme";
+
+/// Keyboard shortcuts: the keys, what they do, and the control they press (by test id).
+const SHORTCUTS: [(&str, &str, &str); 11] = [
+    ("k", "Kill the selected service or instance", "kill"),
+    ("h", "Hang it (answers nothing, heartbeats go on)", "hang"),
+    ("r", "Revive it (revert its faults)", "revive"),
+    ("p", "Pause or resume the simulation", "pause"),
+    ("+", "Zoom in", "zoom-in"),
+    ("−", "Zoom out", "zoom-out"),
+    ("0", "Fit the whole topology", "fit"),
+    ("c", "Chaos tab: monkey and experiments", "tab-chaos"),
+    (
+        "i",
+        "Inspect tab: the selection, faults, event log",
+        "tab-inspect",
+    ),
+    ("t", "Switch between dark and light", "theme"),
+    ("?", "Show or hide this help", "help"),
+];
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// The theme a visitor chose before, or the one their system prefers.
+fn initial_theme() -> &'static str {
+    let saved = storage().and_then(|s| s.get_item(THEME_KEY).ok().flatten());
+    match saved.as_deref() {
+        Some("light") => "light",
+        Some("dark") => "dark",
+        _ => {
+            let prefers_light = web_sys::window()
+                .and_then(|w| {
+                    w.match_media("(prefers-color-scheme: light)")
+                        .ok()
+                        .flatten()
+                })
+                .is_some_and(|m| m.matches());
+            if prefers_light { "light" } else { "dark" }
+        }
+    }
+}
+
+fn apply_theme(theme: &str) {
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("data-theme", theme);
+    }
+}
+
+/// The dark/light switch in the top bar.
+#[component]
+pub fn ThemeToggle() -> impl IntoView {
+    let theme = RwSignal::new(initial_theme());
+    Effect::new(move |_| apply_theme(theme.get()));
+    view! {
+        <button
+            class="icon-button"
+            data-testid="theme"
+            data-theme=move || theme.get()
+            title=move || if theme.get() == "dark" { "Light theme (t)" } else { "Dark theme (t)" }
+            on:click=move |_| {
+                let next = if theme.get_untracked() == "dark" { "light" } else { "dark" };
+                theme.set(next);
+                if let Some(storage) = storage() {
+                    let _ = storage.set_item(THEME_KEY, next);
+                }
+            }
+        >
+            {move || if theme.get() == "dark" { "☀" } else { "☾" }}
+        </button>
+    }
+}
+
+/// The `?` button, the overlay it opens, and the keyboard shortcuts.
+#[component]
+pub fn Help() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let open = RwSignal::new(false);
+    let handle = window_event_listener(leptos::ev::keydown, move |event| {
+        if event.ctrl_key() || event.meta_key() || event.alt_key() || typing_in_a_field(&event) {
+            return;
+        }
+        let key = event.key();
+        if key == "Escape" {
+            if open.get_untracked() {
+                open.set(false);
+            } else {
+                live.selected.set(None);
+                live.selected_edge.set(None);
+            }
+            return;
+        }
+        let key = match key.as_str() {
+            "=" => "+",
+            "-" => "−",
+            other => other,
+        };
+        if let Some((_, _, target)) = SHORTCUTS.iter().find(|(k, _, _)| *k == key) {
+            event.prevent_default();
+            press(target);
+        }
+    });
+    on_cleanup(move || handle.remove());
+    view! {
+        <button
+            class="icon-button"
+            data-testid="help"
+            title="Keyboard shortcuts (?)"
+            on:click=move |_| open.update(|o| *o = !*o)
+        >
+            "?"
+        </button>
+        <Show when=move || open.get()>
+            <div class="overlay" on:click=move |_| open.set(false)>
+                <div
+                    class="help"
+                    role="dialog"
+                    aria-label="Keyboard shortcuts"
+                    data-testid="help-overlay"
+                    on:click=|event| event.stop_propagation()
+                >
+                    <header class="card-head">
+                        <h2>"Keyboard shortcuts"</h2>
+                        <button class="small" on:click=move |_| open.set(false)>"Close"</button>
+                    </header>
+                    <dl class="shortcuts">
+                        {SHORTCUTS
+                            .iter()
+                            .map(|(key, what, _)| {
+                                view! {
+                                    <dt><kbd>{*key}</kbd></dt>
+                                    <dd>{*what}</dd>
+                                }
+                            })
+                            .collect_view()}
+                        <dt><kbd>"Esc"</kbd></dt>
+                        <dd>"Clear the selection (or close this)"</dd>
+                    </dl>
+                    <p class="hint">
+                        "Mouse: click a service or a link to select it, drag a service to pin it, drag the background to pan, wheel to zoom."
+                    </p>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+/// Whether a key press is meant for a form field rather than for the dashboard.
+fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
+    event
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"))
+}
+
+/// Clicks the control with `data-testid` = `test_id`, if it is on screen and enabled: a
+/// shortcut does exactly what its button does.
+fn press(test_id: &str) {
+    let button = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| {
+            d.query_selector(&format!("[data-testid=\"{test_id}\"]"))
+                .ok()
+                .flatten()
+        })
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(button) = button {
+        button.click();
+    }
+}
