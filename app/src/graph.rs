@@ -2,7 +2,7 @@
 //! instances as dots, dependencies as curves whose width follows traffic and whose colour
 //! follows errors. A click on a service selects it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use leptos::prelude::*;
 use simulator::topology::RoutingMode;
@@ -46,6 +46,10 @@ enum Gesture {
         moved: bool,
     },
 }
+
+/// Above this many links the flow animation stops: animating thousands of dashed SVG
+/// paths costs more frames than it is worth.
+const LARGE_EDGES: usize = 400;
 
 /// Zoom step of the buttons (and per 100 wheel units).
 const ZOOM_STEP: f64 = 1.25;
@@ -126,6 +130,26 @@ pub fn Graph() -> impl IntoView {
                     required: dep.required,
                 })
                 .collect::<Vec<_>>()
+        })
+    };
+    // Each link's figures by `(from, to)`, indexed once per tick rather than searched by
+    // every edge (quadratic in the number of links).
+    let links = Memo::new(move |_| {
+        live.tick.with(|t| {
+            t.as_ref()
+                .map(|t| {
+                    t.links
+                        .iter()
+                        .map(|l| ((l.from.clone(), l.to.clone()), l.clone()))
+                        .collect::<HashMap<_, _>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let large = move || {
+        live.snapshot.with(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.topology.dependencies.len() > LARGE_EDGES)
         })
     };
     let mode = Memo::new(move |_| {
@@ -296,6 +320,7 @@ pub fn Graph() -> impl IntoView {
             <svg
                 data-testid="graph"
                 class="graph"
+                class:large=large
                 node_ref=svg_ref
                 viewBox=move || {
                     let [x, y, w, h] = view();
@@ -335,7 +360,7 @@ pub fn Graph() -> impl IntoView {
                 </defs>
                 <g class="edges">
                     <For each=edges key=|edge| (edge.from.clone(), edge.to.clone()) let:edge>
-                        <Edge edge=edge positions=positions/>
+                        <Edge edge=edge positions=positions links=links/>
                     </For>
                 </g>
                 <g class="components">
@@ -385,7 +410,11 @@ struct DragStart(StoredValue<Box<dyn Fn(String, web_sys::PointerEvent) + Send + 
 
 /// One dependency: a curve from the caller's right side to the callee's left side.
 #[component]
-fn Edge(edge: EdgeView, positions: Memo<Positions>) -> impl IntoView {
+fn Edge(
+    edge: EdgeView,
+    positions: Memo<Positions>,
+    links: Memo<HashMap<(String, String), LinkFigures>>,
+) -> impl IntoView {
     let live = expect_context::<Live>();
     let EdgeView { from, to, required } = edge;
     let path = {
@@ -404,7 +433,7 @@ fn Edge(edge: EdgeView, positions: Memo<Positions>) -> impl IntoView {
         move || live.selected_edge.with(|s| s.as_ref() == Some(&key))
     };
     let figures = Memo::new(move |_| -> Option<LinkFigures> {
-        live.tick.with(|t| t.as_ref()?.link(&from, &to).cloned())
+        links.with(|links| links.get(&(from.clone(), to.clone())).cloned())
     });
     let width = move || {
         let rps = figures.get().map_or(0.0, |f| f.rps);

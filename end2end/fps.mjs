@@ -1,0 +1,54 @@
+// Frames per second of the live dashboard in headless Chromium at several topology sizes:
+// loads `scale-free` with N services into the server, opens the page, waits for the graph,
+// then counts requestAnimationFrame callbacks for 5 s while ticks stream in at 10 Hz.
+// Usage: node end2end/fps.mjs [base-url] [sizes, comma-separated]
+// It replaces the server's live topology: point it at a server of its own.
+import { chromium } from '@playwright/test';
+
+const base = process.argv[2] ?? 'http://127.0.0.1:8080';
+const sizes = (process.argv[3] ?? '100,500,2000').split(',').map(Number);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+try {
+  for (const size of sizes) {
+    const template = await (await fetch(`${base}/api/templates/scale-free?size=${size}`)).json();
+    const put = await fetch(`${base}/api/topology`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(template),
+    });
+    if (!put.ok) throw new Error(`PUT /api/topology: ${put.status} ${await put.text()}`);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const opened = Date.now();
+    await page.goto(base);
+    await page.locator('[data-testid^="node-"]').nth(size - 1).waitFor({ timeout: 120_000 });
+    const drawnMs = Date.now() - opened;
+    const result = await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          let frames = 0;
+          let longest = 0;
+          let last = performance.now();
+          const start = last;
+          const step = (now) => {
+            frames += 1;
+            longest = Math.max(longest, now - last);
+            last = now;
+            if (now - start < 5000) requestAnimationFrame(step);
+            else resolve({ fps: (frames * 1000) / (now - start), longest });
+          };
+          requestAnimationFrame(step);
+        }),
+    );
+    const edges = await page.locator('[data-testid^="edge-"]').count();
+    console.log(
+      `${size} services, ${edges} edges: first full draw ${drawnMs} ms, ` +
+        `${result.fps.toFixed(1)} fps, longest frame ${result.longest.toFixed(0)} ms`,
+    );
+    await page.close();
+  }
+} finally {
+  await browser.close();
+}
