@@ -311,6 +311,42 @@ pub fn Graph() -> impl IntoView {
             sent
         });
     };
+    // Search: cards whose name holds the text stand out, the rest fade; Enter selects the
+    // first and brings it to the middle of the view.
+    let search = RwSignal::new(String::new());
+    let matches = Memo::new(move |_| {
+        let text = search.get().trim().to_lowercase();
+        if text.is_empty() {
+            return None;
+        }
+        let names = live.snapshot.with(|s| {
+            s.as_ref()
+                .map(|s| {
+                    s.topology
+                        .services
+                        .iter()
+                        .filter(|service| service.name.to_lowercase().contains(&text))
+                        .map(|service| service.name.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        });
+        Some(names)
+    });
+    let go_to_first = move || {
+        let Some(first) = matches.with_untracked(|m| m.as_ref().and_then(|m| m.first().cloned()))
+        else {
+            return;
+        };
+        if let Some([x, y]) = positions.with_untracked(|p| p.get(&first).copied()) {
+            let view = camera.get_untracked().unwrap_or_else(fitted);
+            let (w, h) = (view[2].min(900.0), view[3].min(600.0));
+            camera.set(Some([x - w / 2.0, y - h / 2.0, w, h]));
+        }
+        live.selected_edge.set(None);
+        live.selected.set(Some(first));
+    };
+    provide_context(SearchMatches(matches));
     provide_context(DragStart(StoredValue::new(Box::new(start_drag))));
     view! {
         <Show
@@ -377,6 +413,34 @@ pub fn Graph() -> impl IntoView {
                     </For>
                 </g>
             </svg>
+            <div class="graph-search">
+                <input
+                    type="search"
+                    data-testid="search"
+                    placeholder="Find a service…"
+                    aria-label="Find a service"
+                    prop:value=move || search.get()
+                    on:input=move |event| search.set(event_target_value(&event))
+                    on:keydown=move |event| {
+                        if event.key() == "Enter" {
+                            go_to_first();
+                        } else if event.key() == "Escape" {
+                            search.set(String::new());
+                        }
+                    }
+                />
+                <span class="hint" data-testid="search-count">
+                    {move || {
+                        matches
+                            .get()
+                            .map(|m| match m.len() {
+                                0 => "no match".to_string(),
+                                1 => "1 match · Enter".to_string(),
+                                n => format!("{n} matches · Enter: first"),
+                            })
+                    }}
+                </span>
+            </div>
             <div class="graph-controls" role="toolbar" aria-label="View">
                 <button data-testid="zoom-in" title="Zoom in (+)" on:click=move |_| zoom(1.0 / ZOOM_STEP, None)>
                     "+"
@@ -403,6 +467,10 @@ pub fn Graph() -> impl IntoView {
         </Show>
     }
 }
+
+/// The services a search matches (`None`: no search), for the cards to stand out or fade.
+#[derive(Clone, Copy)]
+struct SearchMatches(Memo<Option<Vec<String>>>);
 
 /// Starts dragging a service card (given to the cards by [`Graph`]).
 #[derive(Clone, Copy)]
@@ -535,7 +603,10 @@ fn Component(name: &'static str, label: &'static str, x: f64, y: f64) -> impl In
 fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
     let live = expect_context::<Live>();
     let DragStart(start_drag) = expect_context::<DragStart>();
+    let SearchMatches(matches) = expect_context::<SearchMatches>();
     let NodeView { name, entry } = node;
+    let search_name = name.clone();
+    let faded = move || matches.with(|m| m.as_ref().is_some_and(|m| !m.contains(&search_name)));
     let position_name = name.clone();
     let transform = move || {
         let [x, y] = positions.with(|p| p.get(&position_name).copied().unwrap_or_default());
@@ -588,6 +659,7 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
             class:selected=selected
             class:entry=entry
             class:spof=move || spof.get()
+            class:faded=faded
             data-testid=format!("node-{name}")
             data-health=health
             transform=transform

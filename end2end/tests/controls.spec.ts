@@ -105,3 +105,20 @@ test('keyboard shortcuts act like their buttons; help lists them; the theme is r
   await page.getByTestId('theme').click();
   await expect(page.locator('html')).toHaveAttribute('data-theme', theme!);
 });
+
+test('search makes matching services stand out and Enter selects the first', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await page.getByTestId('search').fill('cart');
+  await expect(page.getByTestId('search-count')).toHaveText('2 matches · Enter: first');
+  await expect(dashboard.node('cart')).not.toHaveClass(/faded/);
+  await expect(dashboard.node('cart-db')).not.toHaveClass(/faded/);
+  await expect(dashboard.node('web')).toHaveClass(/faded/);
+  await page.getByTestId('search').press('Enter');
+  await expect(dashboard.node('cart')).toHaveClass(/selected/);
+  await expect(page.getByTestId('service-card')).toContainText('cart');
+  await page.getByTestId('search').fill('zzz');
+  await expect(page.getByTestId('search-count')).toHaveText('no match');
+  await page.getByTestId('search').press('Escape');
+  await expect(dashboard.node('web')).not.toHaveClass(/faded/);
+});
