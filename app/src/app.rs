@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
         history: RwSignal::new(VecDeque::new()),
     };
     provide_context(live);
+    provide_context(crate::editor::Edits::new());
     // A new selection starts with the whole service as the target.
     Effect::new(move |_| {
         live.selected.track();

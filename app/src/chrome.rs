@@ -10,11 +10,16 @@ use crate::app::Live;
 const THEME_KEY: &str = "blastradius.theme";
 
 /// Keyboard shortcuts: the keys, what they do, and the control they press (by test id).
-const SHORTCUTS: [(&str, &str, &str); 11] = [
+const SHORTCUTS: [(&str, &str, &str); 12] = [
     ("k", "Kill the selected service or instance", "kill"),
     ("h", "Hang it (answers nothing, heartbeats go on)", "hang"),
     ("r", "Revive it (revert its faults)", "revive"),
     ("p", "Pause or resume the simulation", "pause"),
+    (
+        "n",
+        "Add a service (or double-click the background)",
+        "add-service",
+    ),
     ("+", "Zoom in", "zoom-in"),
     ("−", "Zoom out", "zoom-out"),
     ("0", "Fit the whole topology", "fit"),
@@ -90,10 +95,25 @@ pub fn Help() -> impl IntoView {
     let live = expect_context::<Live>();
     let open = RwSignal::new(false);
     let handle = window_event_listener(leptos::ev::keydown, move |event| {
-        if event.ctrl_key() || event.meta_key() || event.alt_key() || typing_in_a_field(&event) {
+        if typing_in_a_field(&event) || event.alt_key() {
             return;
         }
         let key = event.key();
+        if event.ctrl_key() || event.meta_key() {
+            match key.as_str() {
+                "z" | "Z" if event.shift_key() => press("redo"),
+                "z" => press("undo"),
+                "y" => press("redo"),
+                _ => return,
+            }
+            event.prevent_default();
+            return;
+        }
+        if key == "Delete" || key == "Backspace" {
+            event.prevent_default();
+            press("delete");
+            return;
+        }
         if key == "Escape" {
             if open.get_untracked() {
                 open.set(false);
@@ -146,11 +166,15 @@ pub fn Help() -> impl IntoView {
                                 }
                             })
                             .collect_view()}
+                        <dt><kbd>"Del"</kbd></dt>
+                        <dd>"Delete the selected service or link"</dd>
+                        <dt><kbd>"Ctrl+Z"</kbd></dt>
+                        <dd>"Undo the last edit (Ctrl+Shift+Z: redo)"</dd>
                         <dt><kbd>"Esc"</kbd></dt>
                         <dd>"Clear the selection (or close this)"</dd>
                     </dl>
                     <p class="hint">
-                        "Mouse: click a service or a link to select it, drag a service to pin it, drag the background to pan, wheel to zoom."
+                        "Mouse: click a service or a link to select it, drag a service to pin it, drag from the round handle on a card's right edge onto another card to connect them, drag the background to pan, wheel to zoom."
                     </p>
                 </div>
             </div>

@@ -10,6 +10,7 @@ use simulator::wire::{Health, LinkFigures, ServiceFigures};
 
 use crate::api;
 use crate::app::Live;
+use crate::editor;
 use crate::format;
 
 /// Size of a service card, in layout units.
@@ -39,6 +40,8 @@ struct EdgeView {
 enum Gesture {
     /// Dragging the background: the view moves.
     Pan { from: (f64, f64), view: [f64; 4] },
+    /// Dragging from a card's handle: a new link from it to the card it is dropped on.
+    Connect,
     /// Dragging a service: it moves, and is pinned where it is dropped.
     Drag {
         from: (f64, f64),
@@ -86,6 +89,7 @@ fn component_position(positions: &BTreeMap<String, [f64; 2]>) -> [f64; 2] {
 #[component]
 pub fn Graph() -> impl IntoView {
     let live = expect_context::<Live>();
+    let edits = expect_context::<editor::Edits>();
     // The part of the plane on screen once a person zoomed or panned; `None`: fit it all.
     let camera = RwSignal::new(None::<[f64; 4]>);
     // Services being dragged, where they are now (until the server's snapshot has them).
@@ -204,10 +208,20 @@ pub fn Graph() -> impl IntoView {
             h,
         ]));
     };
-    let start_drag = move |name: String, event: web_sys::PointerEvent| {
+    // The loose end of a link being drawn from a card's handle.
+    let loose_end = RwSignal::new(None::<(String, [f64; 2])>);
+    let start_drag = move |name: String, event: web_sys::PointerEvent, connecting: bool| {
         let Some(start) = positions.with_untracked(|p| p.get(&name).copied()) else {
             return;
         };
+        if connecting {
+            if camera.get_untracked().is_none() {
+                camera.set(Some(fitted()));
+            }
+            gesture.set_value(Some((name, Gesture::Connect)));
+            swallow_click.set_value(false);
+            return;
+        }
         // Freeze the view while a card moves, or the fit would chase it.
         if camera.get_untracked().is_none() {
             camera.set(Some(fitted()));
@@ -266,6 +280,12 @@ pub fn Graph() -> impl IntoView {
                     view[3],
                 ]));
             }
+            Gesture::Connect => {
+                capture(&event);
+                if let Some((x, y, _)) = to_layout(at, view) {
+                    loose_end.set(Some((name, [x, y])));
+                }
+            }
             Gesture::Drag { from, start, moved } => {
                 let (dx, dy) = (at.0 - from.0, at.1 - from.1);
                 if !moved && dx.hypot(dy) < DRAG_THRESHOLD_PX {
@@ -287,7 +307,15 @@ pub fn Graph() -> impl IntoView {
             }
         }
     };
-    let on_up = move |_: web_sys::PointerEvent| {
+    let on_up = move |event: web_sys::PointerEvent| {
+        if let Some((from, Gesture::Connect)) = gesture.get_value() {
+            gesture.set_value(None);
+            loose_end.set(None);
+            if let Some(to) = card_at(event.client_x(), event.client_y()) {
+                editor::connect(live, edits, from, to);
+            }
+            return;
+        }
         let Some((name, Gesture::Drag { moved: true, .. })) = gesture.get_value() else {
             gesture.set_value(None);
             return;
@@ -346,6 +374,14 @@ pub fn Graph() -> impl IntoView {
         live.selected_edge.set(None);
         live.selected.set(Some(first));
     };
+    let add_here = move |client: Option<(f64, f64)>| {
+        let view = camera.get_untracked().unwrap_or_else(fitted);
+        let at = client.and_then(|client| to_layout(client, view)).map_or(
+            [view[0] + view[2] / 2.0, view[1] + view[3] / 2.0],
+            |(x, y, _)| [x, y],
+        );
+        editor::add_service(live, edits, at);
+    };
     provide_context(SearchMatches(matches));
     provide_context(DragStart(StoredValue::new(Box::new(start_drag))));
     view! {
@@ -365,7 +401,13 @@ pub fn Graph() -> impl IntoView {
                 on:pointerdown=on_down
                 on:pointermove=on_move
                 on:pointerup=on_up
-                on:pointercancel=move |_| gesture.set_value(None)
+                on:pointercancel=move |_| {
+                    gesture.set_value(None);
+                    loose_end.set(None);
+                }
+                on:dblclick=move |event: web_sys::MouseEvent| {
+                    add_here(Some((f64::from(event.client_x()), f64::from(event.client_y()))));
+                }
                 on:wheel=move |event: web_sys::WheelEvent| {
                     event.prevent_default();
                     let factor = ZOOM_STEP.powf(event.delta_y() / 100.0);
@@ -407,6 +449,20 @@ pub fn Graph() -> impl IntoView {
                             })
                     }}
                 </g>
+                {move || {
+                    let (from, [x2, y2]) = loose_end.get()?;
+                    let [x1, y1] = positions.with(|p| p.get(&from).copied())?;
+                    Some(view! {
+                        <line
+                            class="loose-link"
+                            x1=x1 + NODE_WIDTH / 2.0
+                            y1=y1
+                            x2=x2
+                            y2=y2
+                            marker-end="url(#arrow)"
+                        ></line>
+                    })
+                }}
                 <g class="nodes">
                     <For each=nodes key=|node| node.name.clone() let:node>
                         <Node node=node positions=positions/>
@@ -448,6 +504,9 @@ pub fn Graph() -> impl IntoView {
                 <button data-testid="zoom-out" title="Zoom out (−)" on:click=move |_| zoom(ZOOM_STEP, None)>
                     "−"
                 </button>
+                <button data-testid="add-service" title="Add a service (n, or double-click the background)" on:click=move |_| add_here(None)>
+                    "+ Service"
+                </button>
                 <button data-testid="fit" title="Fit the whole topology (0)" on:click=move |_| camera.set(None)>
                     "Fit"
                 </button>
@@ -474,7 +533,23 @@ struct SearchMatches(Memo<Option<Vec<String>>>);
 
 /// Starts dragging a service card (given to the cards by [`Graph`]).
 #[derive(Clone, Copy)]
-struct DragStart(StoredValue<Box<dyn Fn(String, web_sys::PointerEvent) + Send + Sync>>);
+struct DragStart(StoredValue<Box<StartGesture>>);
+
+/// Starts a gesture on a card: `(service, the press, connect rather than move)`.
+type StartGesture = dyn Fn(String, web_sys::PointerEvent, bool) + Send + Sync;
+
+/// The service whose card is under the pointer at `(x, y)` (client pixels), if any.
+fn card_at(x: i32, y: i32) -> Option<String> {
+    let document = web_sys::window()?.document()?;
+    let hit = document.element_from_point(x as f32, y as f32)?;
+    let card = hit.closest("[data-testid^=\"node-\"]").ok()??;
+    let name = card
+        .get_attribute("data-testid")?
+        .strip_prefix("node-")?
+        .to_string();
+    // Routing components are no service: nothing calls them by name.
+    (!card.class_list().contains("component")).then_some(name)
+}
 
 /// One dependency: a curve from the caller's right side to the callee's left side.
 #[component]
@@ -613,6 +688,7 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
         format!("translate({x:.1},{y:.1})")
     };
     let drag_name = name.clone();
+    let port_name = name.clone();
     let key = name.clone();
     let figures = Memo::new(move |_| -> Option<ServiceFigures> {
         live.tick
@@ -666,7 +742,7 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
             on:pointerdown=move |event: web_sys::PointerEvent| {
                 if event.button() == 0 {
                     event.stop_propagation();
-                    start_drag.with_value(|start| start(drag_name.clone(), event));
+                    start_drag.with_value(|start| start(drag_name.clone(), event, false));
                 }
             }
             on:click=move |event| {
@@ -703,6 +779,21 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
             <text class="spof-tag" x=NODE_WIDTH / 2.0 - 10.0 y=top - 6.0 text-anchor="end">
                 {move || spof.get().then_some("single point of failure")}
             </text>
+            <circle
+                class="port"
+                data-testid=format!("port-{name}")
+                cx=NODE_WIDTH / 2.0
+                cy="0"
+                r="6"
+                on:pointerdown=move |event: web_sys::PointerEvent| {
+                    if event.button() == 0 {
+                        event.stop_propagation();
+                        start_drag.with_value(|start| start(port_name.clone(), event, true));
+                    }
+                }
+            >
+                <title>"Drag onto another service to make this one call it"</title>
+            </circle>
             <g class="instances">
                 <For each=dots key=|dot| *dot let:dot>
                     <circle

@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod chaos;
 mod chrome;
+mod editor;
 mod format;
 mod graph;
 mod log;

@@ -7,6 +7,7 @@ use simulator::wire::{FaultRecord, Health, ServiceFigures};
 
 use crate::api;
 use crate::app::{HISTORY_LEN, Live};
+use crate::editor;
 use crate::format;
 use crate::graph::{component_health, component_of};
 use crate::properties::{Properties, Target};
@@ -117,6 +118,7 @@ fn faults_where(live: Live, matches: impl Fn(&Fault) -> bool) -> Vec<FaultRecord
 #[component]
 fn EdgeCard() -> impl IntoView {
     let live = expect_context::<Live>();
+    let edits = expect_context::<editor::Edits>();
     let edge = move || live.selected_edge.get();
     let figures = move || {
         let (from, to) = edge()?;
@@ -197,6 +199,13 @@ fn EdgeCard() -> impl IntoView {
                 <button data-testid="link-errors" on:click=move |_| inject(FaultKind::Errors, false)>
                     {format!("{}% errors", ERROR_RATE * 100.0)}
                 </button>
+                <button
+                    data-testid="delete"
+                    title="Delete this link from the topology (Del)"
+                    on:click=move |_| editor::delete_selected(live, edits)
+                >
+                    "Delete"
+                </button>
             </div>
             {move || edge().map(|(from, to)| view! { <Properties target=Target::Dependency(from, to)/> })}
         </section>
@@ -207,6 +216,7 @@ fn EdgeCard() -> impl IntoView {
 #[component]
 fn ServiceCard() -> impl IntoView {
     let live = expect_context::<Live>();
+    let edits = expect_context::<editor::Edits>();
     let selected = move || live.selected.get();
     let figures = move || -> Option<ServiceFigures> {
         let name = selected()?;
@@ -373,6 +383,13 @@ fn ServiceCard() -> impl IntoView {
                     on:click=move |_| inject(FaultKind::Slow)
                 >
                     {format!("Slow ×{SLOW_FACTOR}")}
+                </button>
+                <button
+                    data-testid="delete"
+                    title="Delete this service and its links from the topology (Del)"
+                    on:click=move |_| editor::delete_selected(live, edits)
+                >
+                    "Delete"
                 </button>
             </div>
             {move || {

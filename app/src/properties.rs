@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::api;
 use crate::app::Live;
+use crate::editor;
 
 /// What a form edits: a service, or the dependency `from → to`.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +80,7 @@ fn shown(value: &Value) -> String {
 #[component]
 pub fn Properties(target: Target) -> impl IntoView {
     let live = expect_context::<Live>();
+    let edits = expect_context::<editor::Edits>();
     let error = RwSignal::new(None::<String>);
     let fields = match target {
         Target::Service(_) => SERVICE_FIELDS,
@@ -109,8 +111,14 @@ pub fn Properties(target: Target) -> impl IntoView {
                 }
             });
             error.set(None);
+            let before = live
+                .snapshot
+                .with_untracked(|s| s.as_ref().map(|s| s.topology.clone()));
             leptos::task::spawn_local(async move {
                 let result = api::send("PUT", "/api/topology", Some(edited.to_string())).await;
+                if let (Ok(()), Some(before)) = (&result, before) {
+                    editor::remember(edits, before);
+                }
                 error.set(result.err());
             });
         };

@@ -268,6 +268,7 @@ pub fn Toolbar() -> impl IntoView {
             <span class="divider"></span>
             <SavedTopologies/>
             <ImportExport/>
+            <crate::editor::UndoRedo/>
             <span class="divider"></span>
             <label class="control">
                 <span>"Routing"</span>

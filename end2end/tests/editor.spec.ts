@@ -119,3 +119,53 @@ test('dragging a service pins it for everyone; zoom, fit and relayout', async ({
     .toEqual([]);
   await expect.poll(async () => Math.abs((await node.boundingBox())!.x - before.x)).toBeLessThan(2);
 });
+
+test('add a service, connect it by dragging, delete, undo and redo', async ({ page, request }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  const names = async () =>
+    (await (await request.get('/api/topology')).json()).services.map((s: { name: string }) => s.name);
+  const links = async () =>
+    (await (await request.get('/api/topology')).json()).dependencies.map(
+      (d: { from: string; to: string }) => `${d.from}->${d.to}`,
+    );
+
+  await page.getByTestId('add-service').click();
+  await expect(dashboard.node('service-1')).toBeVisible();
+  await expect(dashboard.node('service-1')).toHaveClass(/selected/);
+  expect(await names()).toContain('service-1');
+
+  // Drag from checkout's handle onto the new card.
+  const port = (await page.getByTestId('port-checkout').boundingBox())!;
+  const target = (await dashboard.node('service-1').boundingBox())!;
+  await page.mouse.move(port.x + port.width / 2, port.y + port.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(target.x + target.width / 2, target.y + target.height / 2, { steps: 8 });
+  await page.mouse.up();
+  await expect.poll(links).toContain('checkout->service-1');
+  await expect(dashboard.edge('checkout', 'service-1')).toHaveCount(1);
+
+  // Delete the new service with the Delete key: its link goes with it.
+  await dashboard.select('service-1');
+  await page.keyboard.press('Delete');
+  await expect(dashboard.node('service-1')).toHaveCount(0);
+  expect(await links()).not.toContain('checkout->service-1');
+
+  await page.getByTestId('undo').click();
+  await expect(dashboard.node('service-1')).toBeVisible();
+  expect(await links()).toContain('checkout->service-1');
+  await page.keyboard.press('Control+Shift+Z');
+  await expect(dashboard.node('service-1')).toHaveCount(0);
+  await page.keyboard.press('Control+z');
+  await page.keyboard.press('Control+z');
+  await expect.poll(links).not.toContain('checkout->service-1');
+  await expect(dashboard.node('service-1')).toBeVisible();
+
+  // A delete the server refuses (the last entry point) changes nothing and says why.
+  await page.getByTestId('template-size').fill('2');
+  await page.getByTestId('template-select').selectOption('line');
+  await dashboard.select('svc-1');
+  await page.getByTestId('delete').click();
+  await expect(page.getByTestId('notice')).toContainText('entry point');
+  await expect(dashboard.node('svc-1')).toBeVisible();
+});

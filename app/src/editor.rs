@@ -1,0 +1,214 @@
+//! Editing the live topology from the graph: add a service, connect two, delete what is
+//! selected, and undo or redo any of it (property edits included). Every edit sends a whole
+//! topology with `PUT /api/topology`, so the server checks it as it checks a file, and the
+//! simulation carries on with it.
+
+use leptos::prelude::*;
+use simulator::topology::{Dependency, Service, Topology};
+
+use crate::api;
+use crate::app::Live;
+
+/// Edits kept for undo.
+const HISTORY: usize = 50;
+
+/// This browser's edits: topologies to go back to, and to go forward to again.
+#[derive(Clone, Copy)]
+pub struct Edits {
+    undo: RwSignal<Vec<Topology>>,
+    redo: RwSignal<Vec<Topology>>,
+}
+
+impl Edits {
+    pub fn new() -> Edits {
+        Edits {
+            undo: RwSignal::new(Vec::new()),
+            redo: RwSignal::new(Vec::new()),
+        }
+    }
+
+    pub fn can_undo(self) -> bool {
+        self.undo.with(|u| !u.is_empty())
+    }
+
+    pub fn can_redo(self) -> bool {
+        self.redo.with(|r| !r.is_empty())
+    }
+}
+
+/// The live topology as this page last heard of it.
+fn current(live: Live) -> Option<Topology> {
+    live.snapshot
+        .with_untracked(|s| s.as_ref().map(|s| s.topology.clone()))
+}
+
+/// Sends `topology` as the live one; true if the server took it (its refusal becomes the
+/// notice).
+async fn send(live: Live, topology: &Topology) -> bool {
+    let body = serde_json::to_string(topology).expect("topologies serialise");
+    match api::send("PUT", "/api/topology", Some(body)).await {
+        Ok(()) => true,
+        Err(message) => {
+            live.notice.set(Some(message));
+            false
+        }
+    }
+}
+
+/// Changes the live topology with `change` and keeps the one before for undo. `change`
+/// may refuse with a message for the notice.
+pub fn edit(
+    live: Live,
+    edits: Edits,
+    change: impl FnOnce(&mut Topology) -> Result<(), String> + 'static,
+) {
+    let Some(before) = current(live) else { return };
+    let mut after = before.clone();
+    if let Err(message) = change(&mut after) {
+        live.notice.set(Some(message));
+        return;
+    }
+    live.notice.set(None);
+    leptos::task::spawn_local(async move {
+        if send(live, &after).await {
+            remember(edits, before);
+        }
+    });
+}
+
+/// Keeps `before` for undo (after an edit made elsewhere, such as the property form).
+pub fn remember(edits: Edits, before: Topology) {
+    edits.undo.update(|undo| {
+        undo.push(before);
+        if undo.len() > HISTORY {
+            undo.remove(0);
+        }
+    });
+    edits.redo.update(Vec::clear);
+}
+
+/// Goes back to the topology before the last edit (or forward again with `redo`).
+pub fn step(live: Live, edits: Edits, redo: bool) {
+    let (from, to) = if redo {
+        (edits.redo, edits.undo)
+    } else {
+        (edits.undo, edits.redo)
+    };
+    let Some(target) = from.with_untracked(|stack| stack.last().cloned()) else {
+        return;
+    };
+    let Some(now) = current(live) else { return };
+    live.notice.set(None);
+    leptos::task::spawn_local(async move {
+        if send(live, &target).await {
+            from.update(|stack| {
+                stack.pop();
+            });
+            to.update(|stack| stack.push(now));
+        }
+    });
+}
+
+/// A name no service has yet: `service-1`, `service-2`, …
+fn fresh_name(topology: &Topology) -> String {
+    (1..)
+        .map(|n| format!("service-{n}"))
+        .find(|name| topology.service(name).is_none())
+        .expect("some name is free")
+}
+
+/// Adds a service with the documented defaults, pinned at `at`; selects it.
+pub fn add_service(live: Live, edits: Edits, at: [f64; 2]) {
+    let Some(topology) = current(live) else {
+        return;
+    };
+    let name = fresh_name(&topology);
+    let selected = name.clone();
+    edit(live, edits, move |topology| {
+        let service: Service = serde_json::from_value(serde_json::json!({ "name": name }))
+            .map_err(|err| err.to_string())?;
+        topology.services.push(service);
+        topology.layout.insert(name, at);
+        Ok(())
+    });
+    live.selected_edge.set(None);
+    live.selected.set(Some(selected));
+}
+
+/// Adds the dependency `from → to` with the documented defaults.
+pub fn connect(live: Live, edits: Edits, from: String, to: String) {
+    if from == to {
+        return;
+    }
+    edit(live, edits, move |topology| {
+        if topology
+            .dependencies
+            .iter()
+            .any(|d| d.from == from && d.to == to)
+        {
+            return Err(format!("{from} already calls {to}"));
+        }
+        let dependency: Dependency =
+            serde_json::from_value(serde_json::json!({ "from": from, "to": to }))
+                .map_err(|err| err.to_string())?;
+        topology.dependencies.push(dependency);
+        Ok(())
+    });
+}
+
+/// Deletes the selected service (with its dependencies) or the selected dependency.
+pub fn delete_selected(live: Live, edits: Edits) {
+    if let Some((from, to)) = live.selected_edge.get_untracked() {
+        live.selected_edge.set(None);
+        edit(live, edits, move |topology| {
+            topology
+                .dependencies
+                .retain(|d| !(d.from == from && d.to == to));
+            Ok(())
+        });
+        return;
+    }
+    let Some(name) = live.selected.get_untracked() else {
+        return;
+    };
+    if current(live).is_some_and(|t| t.service(&name).is_none()) {
+        live.notice.set(Some(format!(
+            "{name} is part of the routing mode, not a service: it cannot be deleted"
+        )));
+        return;
+    }
+    live.selected.set(None);
+    edit(live, edits, move |topology| {
+        topology.services.retain(|s| s.name != name);
+        topology
+            .dependencies
+            .retain(|d| d.from != name && d.to != name);
+        topology.layout.remove(&name);
+        Ok(())
+    });
+}
+
+/// Undo and redo buttons for the toolbar.
+#[component]
+pub fn UndoRedo() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let edits = expect_context::<Edits>();
+    view! {
+        <button
+            data-testid="undo"
+            title="Undo the last edit (Ctrl+Z)"
+            disabled=move || !edits.can_undo()
+            on:click=move |_| step(live, edits, false)
+        >
+            "Undo"
+        </button>
+        <button
+            data-testid="redo"
+            title="Redo (Ctrl+Shift+Z)"
+            disabled=move || !edits.can_redo()
+            on:click=move |_| step(live, edits, true)
+        >
+            "Redo"
+        </button>
+    }
+}
