@@ -55,7 +55,12 @@ pub fn App() -> impl IntoView {
         history: RwSignal::new(VecDeque::new()),
     };
     provide_context(live);
-    provide_context(crate::editor::Edits::new());
+    let edits = crate::editor::Edits::new();
+    provide_context(edits);
+    Effect::new(move |_| {
+        live.snapshot.track();
+        edits.settle();
+    });
     // A new selection starts with the whole service as the target.
     Effect::new(move |_| {
         live.selected.track();

@@ -3,6 +3,8 @@
 //! topology with `PUT /api/topology`, so the server checks it as it checks a file, and the
 //! simulation carries on with it.
 
+use std::collections::VecDeque;
+
 use leptos::prelude::*;
 use simulator::topology::{Dependency, Service, Topology};
 
@@ -12,11 +14,16 @@ use crate::app::Live;
 /// Edits kept for undo.
 const HISTORY: usize = 50;
 
-/// This browser's edits: topologies to go back to, and to go forward to again.
+/// This browser's edits: topologies to go back to, and to go forward to again, and the
+/// topologies sent but perhaps not yet live, sent one at a time in order.
 #[derive(Clone, Copy)]
 pub struct Edits {
     undo: RwSignal<Vec<Topology>>,
     redo: RwSignal<Vec<Topology>>,
+    /// What the live topology is once everything sent has landed (`None`: the snapshot's).
+    present: StoredValue<Option<Topology>>,
+    outbox: StoredValue<VecDeque<Topology>>,
+    sending: StoredValue<bool>,
 }
 
 impl Edits {
@@ -24,6 +31,9 @@ impl Edits {
         Edits {
             undo: RwSignal::new(Vec::new()),
             redo: RwSignal::new(Vec::new()),
+            present: StoredValue::new(None),
+            outbox: StoredValue::new(VecDeque::new()),
+            sending: StoredValue::new(false),
         }
     }
 
@@ -33,6 +43,39 @@ impl Edits {
 
     pub fn can_redo(self) -> bool {
         self.redo.with(|r| !r.is_empty())
+    }
+
+    /// The topology the next edit starts from: the last one sent, else the live one.
+    fn present(self, live: Live) -> Option<Topology> {
+        self.present.get_value().or_else(|| current(live))
+    }
+
+    /// Forgets what was sent once the server has answered everything (call on each new
+    /// snapshot): from then on the snapshot is the truth, whoever changed it.
+    pub fn settle(self) {
+        if !self.sending.get_value() && self.outbox.with_value(VecDeque::is_empty) {
+            self.present.set_value(None);
+        }
+    }
+
+    /// Sends `topology`, after whatever is still on its way.
+    fn submit(self, live: Live, topology: Topology) {
+        self.present.set_value(Some(topology.clone()));
+        self.outbox
+            .update_value(|outbox| outbox.push_back(topology));
+        if self.sending.get_value() {
+            return;
+        }
+        self.sending.set_value(true);
+        leptos::task::spawn_local(async move {
+            while let Some(next) = self.outbox.try_update_value(VecDeque::pop_front).flatten() {
+                if !send(live, &next).await {
+                    // Refused: what is live is what the snapshot says.
+                    self.present.set_value(None);
+                }
+            }
+            self.sending.set_value(false);
+        });
     }
 }
 
@@ -56,24 +99,24 @@ async fn send(live: Live, topology: &Topology) -> bool {
 }
 
 /// Changes the live topology with `change` and keeps the one before for undo. `change`
-/// may refuse with a message for the notice.
+/// may refuse with a message for the notice. (A change the server refuses leaves an undo
+/// step that changes nothing.)
 pub fn edit(
     live: Live,
     edits: Edits,
     change: impl FnOnce(&mut Topology) -> Result<(), String> + 'static,
 ) {
-    let Some(before) = current(live) else { return };
+    let Some(before) = edits.present(live) else {
+        return;
+    };
     let mut after = before.clone();
     if let Err(message) = change(&mut after) {
         live.notice.set(Some(message));
         return;
     }
     live.notice.set(None);
-    leptos::task::spawn_local(async move {
-        if send(live, &after).await {
-            remember(edits, before);
-        }
-    });
+    remember(edits, before);
+    edits.submit(live, after);
 }
 
 /// Keeps `before` for undo (after an edit made elsewhere, such as the property form).
@@ -94,19 +137,15 @@ pub fn step(live: Live, edits: Edits, redo: bool) {
     } else {
         (edits.undo, edits.redo)
     };
-    let Some(target) = from.with_untracked(|stack| stack.last().cloned()) else {
+    let Some(now) = edits.present(live) else {
         return;
     };
-    let Some(now) = current(live) else { return };
+    let Some(target) = from.try_update(Vec::pop).flatten() else {
+        return;
+    };
+    to.update(|stack| stack.push(now));
     live.notice.set(None);
-    leptos::task::spawn_local(async move {
-        if send(live, &target).await {
-            from.update(|stack| {
-                stack.pop();
-            });
-            to.update(|stack| stack.push(now));
-        }
-    });
+    edits.submit(live, target);
 }
 
 /// A name no service has yet: `service-1`, `service-2`, …
