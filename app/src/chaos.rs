@@ -334,41 +334,9 @@ pub fn ExperimentCard() -> impl IntoView {
                             </For>
                         </select>
                     </label>
-                    <label>
-                        <span>"is at least"</span>
-                        <input
-                            type="number"
-                            min="0"
-                            max="100"
-                            step="any"
-                            data-testid="experiment-min"
-                            prop:value=move || min_percent.get()
-                            on:input=move |event| min_percent.set(event_target_value(&event))
-                        />
-                        <em>"%"</em>
-                    </label>
-                    <label>
-                        <span>"over"</span>
-                        <input
-                            type="number"
-                            min="1"
-                            data-testid="experiment-over"
-                            prop:value=move || over_s.get()
-                            on:input=move |event| over_s.set(event_target_value(&event))
-                        />
-                        <em>"s"</em>
-                    </label>
-                    <label>
-                        <span>"Run for"</span>
-                        <input
-                            type="number"
-                            min="1"
-                            data-testid="experiment-duration"
-                            prop:value=move || duration_s.get()
-                            on:input=move |event| duration_s.set(event_target_value(&event))
-                        />
-                        <em>"s"</em>
-                    </label>
+                    <NumberField label="is at least" test_id="experiment-min" value=min_percent unit="%" min="0"/>
+                    <NumberField label="over" test_id="experiment-over" value=over_s unit="s" min="1"/>
+                    <NumberField label="Run for" test_id="experiment-duration" value=duration_s unit="s" min="1"/>
                     <label class="check">
                         <input
                             type="checkbox"
@@ -387,6 +355,31 @@ pub fn ExperimentCard() -> impl IntoView {
             </Show>
         </section>
         <PastExperiments/>
+    }
+}
+
+/// A labelled number input with its unit, bound to `value` (the text as typed).
+#[component]
+fn NumberField(
+    label: &'static str,
+    test_id: &'static str,
+    value: RwSignal<String>,
+    unit: &'static str,
+    min: &'static str,
+) -> impl IntoView {
+    view! {
+        <label>
+            <span>{label}</span>
+            <input
+                type="number"
+                min=min
+                step="any"
+                data-testid=test_id
+                prop:value=move || value.get()
+                on:input=move |event| value.set(event_target_value(&event))
+            />
+            <em>{unit}</em>
+        </label>
     }
 }
 

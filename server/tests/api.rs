@@ -13,13 +13,37 @@ use simulator::wire::{Snapshot, Tick};
 use tower::ServiceExt;
 
 fn router(token: Option<&str>) -> Router {
+    router_and_store(token).0
+}
+
+/// The app over the demo topology, and its (in-memory) database to look into.
+fn router_and_store(token: Option<&str>) -> (Router, std::sync::Arc<server::store::Store>) {
     let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
     let state = AppState {
         session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
-        store,
+        store: store.clone(),
         token: token.map(str::to_string),
     };
-    app(state, None)
+    (app(state, None), store)
+}
+
+/// Serves a fresh app on port 0 and follows its event stream until `done(name, data)`;
+/// returns the router (to act on it) and the reader, which yields the event names seen.
+/// The reader has 300 ms to connect before this returns.
+async fn serve_and_follow(
+    done: impl Fn(&str, &str) -> bool + Send + 'static,
+) -> (Router, tokio::task::JoinHandle<Vec<String>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = router(None);
+    tokio::spawn(server::run(
+        listener,
+        router.clone(),
+        std::future::pending(),
+    ));
+    let reader = tokio::spawn(async move { read_events_until(&url, done).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    (router, reader)
 }
 
 async fn call(router: &Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
@@ -508,24 +532,9 @@ async fn templates_are_listed_and_built() {
 
 #[tokio::test]
 async fn a_new_topology_sends_a_new_snapshot_to_open_streams() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = router(None);
-    tokio::spawn(server::run(
-        listener,
-        router.clone(),
-        std::future::pending(),
-    ));
-    let reader = tokio::spawn({
-        let url = url.clone();
-        async move {
-            read_events_until(&url, |name, data| {
-                name == "snapshot" && data.contains("\"name\":\"ring\"")
-            })
-            .await
-        }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (router, reader) =
+        serve_and_follow(|name, data| name == "snapshot" && data.contains("\"name\":\"ring\""))
+            .await;
     let ring = simulator::templates::build("ring", Some(4), 1).unwrap();
     let (status, _) = call(
         &router,
@@ -553,19 +562,7 @@ async fn a_new_topology_sends_a_new_snapshot_to_open_streams() {
 
 #[tokio::test]
 async fn streams_announce_each_fault_added_and_removed() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = router(None);
-    tokio::spawn(server::run(
-        listener,
-        router.clone(),
-        std::future::pending(),
-    ));
-    let reader = tokio::spawn({
-        let url = url.clone();
-        async move { read_events_until(&url, |name, _| name == "fault_removed").await }
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (router, reader) = serve_and_follow(|name, _| name == "fault_removed").await;
     let (status, created) = call(
         &router,
         "POST",
@@ -671,15 +668,7 @@ async fn step(router: &Router, seconds: f64) {
 
 #[tokio::test]
 async fn an_experiment_runs_to_a_verdict_and_its_report_is_kept() {
-    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
-    let router = app(
-        AppState {
-            session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
-            store: store.clone(),
-            token: None,
-        },
-        None,
-    );
+    let (router, store) = router_and_store(None);
     pause(&router).await;
     let plan = r#"{"name": "one cart instance",
         "faults": [{"kind": "kill", "service": "cart", "instance": 1, "at_s": 1}],
@@ -733,15 +722,7 @@ async fn an_experiment_runs_to_a_verdict_and_its_report_is_kept() {
 
 #[tokio::test]
 async fn an_experiment_aborts_when_its_hypothesis_breaks_or_when_stopped() {
-    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
-    let router = app(
-        AppState {
-            session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
-            store: store.clone(),
-            token: None,
-        },
-        None,
-    );
+    let (router, store) = router_and_store(None);
     pause(&router).await;
     let plan = r#"{"faults": [{"kind": "kill", "service": "checkout", "at_s": 1}],
         "hypothesis": {"min_availability": 0.99, "over_s": 2},
