@@ -235,19 +235,23 @@ pub fn UndoRedo() -> impl IntoView {
     view! {
         <button
             data-testid="undo"
+            class="glyph"
+            aria-label="Undo"
             title="Undo the last edit (Ctrl+Z)"
             disabled=move || !edits.can_undo()
             on:click=move |_| step(live, edits, false)
         >
-            "Undo"
+            "↶"
         </button>
         <button
             data-testid="redo"
-            title="Redo (Ctrl+Shift+Z)"
+            class="glyph"
+            aria-label="Redo"
+            title="Redo the last undone edit (Ctrl+Shift+Z)"
             disabled=move || !edits.can_redo()
             on:click=move |_| step(live, edits, true)
         >
-            "Redo"
+            "↷"
         </button>
     }
 }

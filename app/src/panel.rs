@@ -1,6 +1,8 @@
 //! The side panel: the selected service's live figures and its kill / revive actions, the
 //! availability timeline, and the list of active faults with a revert button each.
 
+use std::collections::VecDeque;
+
 use leptos::prelude::*;
 use simulator::fault::{Fault, FaultKind};
 use simulator::wire::{FaultRecord, Health, ServiceFigures};
@@ -263,6 +265,21 @@ fn ServiceCard() -> impl IntoView {
         figures().is_some_and(|f| f.up > 0) || component().is_some_and(|state| state != "down")
     };
     let can_revive = move || !kills().is_empty();
+    // The selected service's last minute: (rps, success rate, p99), one point per tick.
+    let history = RwSignal::new(VecDeque::<Point>::new());
+    Effect::new(move |_| {
+        live.selected.track();
+        history.set(VecDeque::new());
+    });
+    Effect::new(move |_| {
+        let Some(f) = figures() else { return };
+        history.update(|h| {
+            h.push_back((f.rps, f.success_rate, f.p99_ms));
+            while h.len() > HISTORY_LEN {
+                h.pop_front();
+            }
+        });
+    });
     let health = move || {
         figures()
             .map(|f| f.health)
@@ -310,10 +327,12 @@ fn ServiceCard() -> impl IntoView {
                             <div>
                                 <dt>"Requests"</dt>
                                 <dd>{move || figures().map(|f| format::rate(f.rps))}</dd>
+                                <Sparkline history=history pick=|p| Some(p.0) share=false/>
                             </div>
                             <div>
                                 <dt>"Success"</dt>
                                 <dd>{move || format::percent(figures().and_then(|f| f.success_rate))}</dd>
+                                <Sparkline history=history pick=|p| p.1 share=true/>
                             </div>
                             <div>
                                 <dt>"p50"</dt>
@@ -322,6 +341,7 @@ fn ServiceCard() -> impl IntoView {
                             <div>
                                 <dt>"p99"</dt>
                                 <dd>{move || format::millis(figures().and_then(|f| f.p99_ms))}</dd>
+                                <Sparkline history=history pick=|p| p.2 share=false/>
                             </div>
                             <div>
                                 <dt>"Busy"</dt>
@@ -401,6 +421,52 @@ fn ServiceCard() -> impl IntoView {
                 is_service.then(|| view! { <Properties target=Target::Service(name)/> })
             }}
         </section>
+    }
+}
+
+/// One tick of a service's figures: requests per second, success rate, p99 (ms).
+type Point = (f64, Option<f64>, Option<f64>);
+
+/// A figure's last minute as a line under it: `share`s on a 0–100% scale, other figures
+/// from zero to their highest.
+#[component]
+fn Sparkline(
+    history: RwSignal<VecDeque<Point>>,
+    pick: fn(&Point) -> Option<f64>,
+    share: bool,
+) -> impl IntoView {
+    const WIDTH: f64 = 100.0;
+    const HEIGHT: f64 = 24.0;
+    let points = move || {
+        history.with(|history| {
+            let values: Vec<Option<f64>> = history.iter().map(pick).collect();
+            let top = if share {
+                1.0
+            } else {
+                values
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .fold(0.0, f64::max)
+                    .max(1e-9)
+            };
+            let first = HISTORY_LEN - values.len();
+            values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    let x = (first + i) as f64 / (HISTORY_LEN - 1) as f64 * WIDTH;
+                    let y = HEIGHT - (*v)? / top * HEIGHT;
+                    Some(format!("{x:.1},{y:.1}"))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    view! {
+        <svg class="sparkline" viewBox=format!("0 -1 {WIDTH} {}", HEIGHT + 2.0) preserveAspectRatio="none" aria-hidden="true">
+            <polyline points=points></polyline>
+        </svg>
     }
 }
 

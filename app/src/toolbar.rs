@@ -271,9 +271,10 @@ pub fn Toolbar() -> impl IntoView {
             <crate::editor::UndoRedo/>
             <span class="divider"></span>
             <label class="control">
-                <span>"Routing"</span>
                 <select
                     data-testid="routing-mode"
+                    aria-label="Routing mode"
+                    title="Routing mode: how callers find an instance"
                     prop:value=mode
                     on:change=move |event| {
                         let value = event_target_value(&event);
