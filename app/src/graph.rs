@@ -700,6 +700,21 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
         Some(f) => format!("{} · p99 {}", format::rate(f.rps), format::millis(f.p99_ms)),
         None => String::new(),
     };
+    let tooltip_name = name.clone();
+    let tooltip = move || match figures.get() {
+        Some(f) => format!(
+            "{tooltip_name} — {}: {} of {} instances up · {} · {} succeeding · p50 {} · p99 {} · {} busy",
+            f.health.as_str(),
+            f.up,
+            f.replicas,
+            format::rate(f.rps),
+            format::percent(f.success_rate),
+            format::millis(f.p50_ms),
+            format::millis(f.p99_ms),
+            format::percent(Some(f.utilization)),
+        ),
+        None => tooltip_name.clone(),
+    };
     let dots = move || {
         let Some(f) = figures.get() else {
             return Vec::new();
@@ -761,6 +776,7 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
                         ></path>
                     }
                 })}
+            <title>{tooltip}</title>
             <rect
                 class="card"
                 x=left
