@@ -16,6 +16,9 @@ use crate::toolbar::Toolbar;
 /// Availability points kept for the timeline chart (one per tick: 60 s at 10 Hz).
 pub const HISTORY_LEN: usize = 600;
 
+/// The availability objective outage-seconds are counted against.
+pub const SLO: f64 = 0.99;
+
 /// The state every component reads, provided as context by [`App`].
 #[derive(Clone, Copy)]
 pub struct Live {
@@ -32,6 +35,10 @@ pub struct Live {
     pub notice: RwSignal<Option<String>>,
     /// `(simulated second, overall availability)`, oldest first.
     pub history: RwSignal<VecDeque<(f64, Option<f64>)>>,
+    /// Faults as they started: `(simulated second, id, plain words)`, oldest first.
+    pub marks: RwSignal<VecDeque<(f64, u64, String)>>,
+    /// Simulated seconds of this run with overall availability under [`SLO`].
+    pub outage_s: RwSignal<f64>,
     /// The static resilience analysis of the live topology in the live routing mode (sent
     /// with each snapshot: computing it here would double the WASM bundle).
     pub analysis: Memo<Option<Analysis>>,
@@ -53,6 +60,8 @@ pub fn App() -> impl IntoView {
         selected_instance: RwSignal::new(None),
         notice: RwSignal::new(None),
         history: RwSignal::new(VecDeque::new()),
+        marks: RwSignal::new(VecDeque::new()),
+        outage_s: RwSignal::new(0.0),
     };
     provide_context(live);
     let edits = crate::editor::Edits::new();
@@ -71,20 +80,50 @@ pub fn App() -> impl IntoView {
             .set(Some(format!("cannot open the live stream: {err}")));
     }
     Effect::new(move |_| {
-        let Some((t, availability)) = live
-            .tick
-            .with(|t| t.as_ref().map(|t| (t.t, t.availability)))
-        else {
+        let Some((t, availability, faults)) = live.tick.with(|t| {
+            t.as_ref().map(|t| {
+                let faults: Vec<(f64, u64, String)> = t
+                    .faults
+                    .iter()
+                    .filter(|f| f.state == "active")
+                    .map(|f| (f.start_s, f.id, f.description.clone()))
+                    .collect();
+                (t.t, t.availability, faults)
+            })
+        }) else {
             return;
         };
+        let last = live
+            .history
+            .with_untracked(|h| h.back().map(|&(last, _)| last));
+        // A restarted server or a reset starts again from t = 0: so do the chart and counts.
+        if last.is_some_and(|last| t < last) {
+            live.history.update(VecDeque::clear);
+            live.marks.update(VecDeque::clear);
+            live.outage_s.set(0.0);
+        }
+        if let (Some(last), Some(a)) = (last.filter(|&last| t >= last), availability)
+            && a < SLO
+        {
+            live.outage_s.update(|o| *o += t - last);
+        }
         live.history.update(|history| {
-            // A restarted server starts again from t = 0: start the chart again too.
-            if history.back().is_some_and(|&(last, _)| t < last) {
-                history.clear();
-            }
             history.push_back((t, availability));
             while history.len() > HISTORY_LEN {
                 history.pop_front();
+            }
+        });
+        live.marks.update(|marks| {
+            for (start, id, what) in faults {
+                if !marks.iter().any(|(_, seen, _)| *seen == id) {
+                    marks.push_back((start, id, what));
+                }
+            }
+            let oldest = live
+                .history
+                .with_untracked(|h| h.front().map_or(0.0, |p| p.0));
+            while marks.front().is_some_and(|(start, _, _)| *start < oldest) {
+                marks.pop_front();
             }
         });
     });

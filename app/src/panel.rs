@@ -8,7 +8,7 @@ use simulator::fault::{Fault, FaultKind};
 use simulator::wire::{FaultRecord, Health, ServiceFigures};
 
 use crate::api;
-use crate::app::{HISTORY_LEN, Live};
+use crate::app::{HISTORY_LEN, Live, SLO};
 use crate::editor;
 use crate::format;
 use crate::graph::{component_health, component_of};
@@ -83,7 +83,7 @@ fn Inspect() -> impl IntoView {
             }
         }}
         <section class="panel-card">
-            <h3>"Availability, last minute"</h3>
+            <h3>"Availability over time"</h3>
             <Timeline/>
         </section>
         <FaultList/>
@@ -553,21 +553,34 @@ fn Timeline() -> impl IntoView {
     let live = expect_context::<Live>();
     const WIDTH: f64 = 300.0;
     const HEIGHT: f64 = 80.0;
+    // Placed by simulated time, the newest at the right edge; the span is what the history
+    // holds (a minute at 1×, more when faster), at least a minute.
+    let span = move || {
+        live.history.with(|h| match (h.front(), h.back()) {
+            (Some(first), Some(last)) => (last.0 - first.0).max(60.0),
+            _ => 60.0,
+        })
+    };
+    let newest = move || live.history.with(|h| h.back().map_or(0.0, |p| p.0));
+    let x_of = move |t: f64| WIDTH - (newest() - t) / span() * WIDTH;
     let points = move || {
         live.history.with(|history| {
-            // Newest point at the right edge; the line grows leftwards as history fills.
-            let first = HISTORY_LEN - history.len();
             history
                 .iter()
-                .enumerate()
-                .filter_map(|(i, (_, a))| {
+                .filter_map(|(t, a)| {
                     let a = (*a)?;
-                    let x = (first + i) as f64 / (HISTORY_LEN - 1) as f64 * WIDTH;
-                    let y = (1.0 - a) * HEIGHT;
-                    Some(format!("{x:.1},{y:.1}"))
+                    Some(format!("{:.1},{:.1}", x_of(*t), (1.0 - a) * HEIGHT))
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
+        })
+    };
+    let marks = move || {
+        live.marks.with(|marks| {
+            marks
+                .iter()
+                .map(|(start, _, what)| (x_of(*start), what.clone()))
+                .collect::<Vec<_>>()
         })
     };
     view! {
@@ -575,13 +588,36 @@ fn Timeline() -> impl IntoView {
             <line class="grid" x1="0" y1="0" x2=WIDTH y2="0"></line>
             <line class="grid" x1="0" y1=HEIGHT / 2.0 x2=WIDTH y2=HEIGHT / 2.0></line>
             <line class="grid" x1="0" y1=HEIGHT x2=WIDTH y2=HEIGHT></line>
+            <line class="slo" x1="0" y1=(1.0 - SLO) * HEIGHT x2=WIDTH y2=(1.0 - SLO) * HEIGHT></line>
+            {move || {
+                marks()
+                    .into_iter()
+                    .map(|(x, what)| {
+                        view! {
+                            <line class="fault-mark" data-testid="fault-mark" x1=x y1="0" x2=x y2=HEIGHT>
+                                <title>{what}</title>
+                            </line>
+                        }
+                    })
+                    .collect_view()
+            }}
             <polyline class="availability-line" points=points></polyline>
         </svg>
         <div class="timeline-scale">
-            <span>"−60 s"</span>
-            <span>"0% – 100%"</span>
+            <span>{move || format!("−{:.0} s", span())}</span>
+            <span>"0% – 100% · dashes: 99%, faults"</span>
             <span>"now"</span>
         </div>
+        <p class="outage" data-testid="outage">
+            {move || {
+                let outage = live.outage_s.get();
+                if outage < 0.05 {
+                    format!("No time under {}% this run.", SLO * 100.0)
+                } else {
+                    format!("{} under {}% this run.", format::duration(outage), SLO * 100.0)
+                }
+            }}
+        </p>
     }
 }
 

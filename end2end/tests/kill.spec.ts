@@ -27,6 +27,9 @@ test('a kill in one browser shows in another, and revive brings it back', async 
       await expect(view.faultList()).toContainText('catalog-db');
       await view.expectAvailability((share) => share < 0.05);
     }
+    // The timeline marks the fault and counts the time under the objective.
+    await expect(b.page.getByTestId('fault-mark')).toHaveCount(1);
+    await expect(b.page.getByTestId('outage')).toContainText(/[\d.]+ s under 99% this run/);
     // The event log says what happened, and what it did, in plain words.
     await expect(a.page.getByTestId('event-log')).toContainText(
       /kill catalog-db — availability [\d.]+% → 0\.0%/,
