@@ -16,15 +16,12 @@ mod routing;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use rustc_hash::FxHashMap;
-use std::sync::Arc;
-
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 pub use breaker::BreakerState;
 use breaker::{Admission, CircuitBreaker};
-use routing::{Client, Resolution, Router};
+use routing::{Channel, Router};
 
 use crate::fault::{Fault, FaultError, FaultKind};
 use crate::measure::Window;
@@ -37,8 +34,8 @@ pub type FaultId = u64;
 /// How long outside clients wait for an answer before counting the request as failed.
 pub const OUTSIDE_TIMEOUT_S: f64 = 10.0;
 
-type JobId = usize;
-type CallId = usize;
+type JobId = u32;
+type CallId = u32;
 
 /// The routing infrastructure components, by index.
 pub const COMPONENTS: [&str; 3] = ["dns", "lb", "registry"];
@@ -96,12 +93,16 @@ struct ServiceModel {
     calls: Vec<usize>,
     /// Index among entry points, if outside clients call this service.
     entry: Option<usize>,
+    /// The channel of its outside clients, if it is an entry.
+    outside_channel: Option<Channel>,
     /// Zone index of each instance.
     zones: Vec<String>,
 }
 
 struct DependencyModel {
     to: usize,
+    /// The channel of the caller's first instance; instance `i` uses `first_channel + i`.
+    first_channel: Channel,
     whole_calls: u32,
     extra_call_chance: f64,
     required: bool,
@@ -160,31 +161,85 @@ struct Link {
     breaker: Option<CircuitBreaker>,
 }
 
-/// A request's path through the services, newest first; shared by the calls it makes.
+type PathId = u32;
+const NO_PATH: PathId = PathId::MAX;
+
+/// One step of a request's path through the services, linked to the step before it.
 struct PathNode {
-    service: usize,
-    parent: Option<Arc<PathNode>>,
+    service: u32,
+    parent: PathId,
+    /// Jobs and nodes holding this node.
+    holders: u32,
 }
 
-fn on_path(mut node: Option<&Arc<PathNode>>, service: usize) -> bool {
-    while let Some(n) = node {
-        if n.service == service {
-            return true;
+/// Requests' paths through the services, newest step first: the jobs of one request share
+/// the steps they have in common. Nodes are counted by their holders and reused once free,
+/// so a call allocates nothing.
+#[derive(Default)]
+struct Paths {
+    nodes: Vec<PathNode>,
+    free: Vec<PathId>,
+}
+
+impl Paths {
+    /// A path of `service` after `parent` (or alone, for `NO_PATH`), held once.
+    fn extend(&mut self, parent: PathId, service: usize) -> PathId {
+        if parent != NO_PATH {
+            self.nodes[parent as usize].holders += 1;
         }
-        node = n.parent.as_ref();
+        let node = PathNode {
+            service: service as u32,
+            parent,
+            holders: 1,
+        };
+        match self.free.pop() {
+            Some(id) => {
+                self.nodes[id as usize] = node;
+                id
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as PathId
+            }
+        }
     }
-    false
+
+    /// Whether `service` is on `path`.
+    fn contains(&self, mut path: PathId, service: usize) -> bool {
+        while path != NO_PATH {
+            let node = &self.nodes[path as usize];
+            if node.service as usize == service {
+                return true;
+            }
+            path = node.parent;
+        }
+        false
+    }
+
+    /// Lets go of one hold on `path`, freeing the steps no one holds any more.
+    fn release(&mut self, mut path: PathId) {
+        while path != NO_PATH {
+            let node = &mut self.nodes[path as usize];
+            node.holders -= 1;
+            if node.holders > 0 {
+                return;
+            }
+            self.free.push(path);
+            path = node.parent;
+        }
+    }
 }
 
 /// One execution of a service at one instance, answering call attempt `token` of `call`.
 struct Job {
-    service: usize,
-    instance: usize,
+    service: u32,
+    instance: u32,
     epoch: u32,
     call: CallId,
     token: u64,
     arrived: Nanos,
-    path: Arc<PathNode>,
+    /// Its service and those of the jobs waiting for it, held by this job.
+    path: PathId,
     pending_calls: u32,
     failed: bool,
     /// Whether the job took a concurrency slot (it started its work).
@@ -196,23 +251,25 @@ struct Call {
     /// The job waiting for it; `None` for an outside request.
     job: Option<JobId>,
     /// The dependency it goes over; `None` for an outside request.
-    dependency: Option<usize>,
-    to: usize,
-    client: Client,
+    dependency: Option<u32>,
+    to: u32,
+    /// The caller's channel to `to`.
+    channel: Channel,
     attempt: u32,
     /// Identifies the attempt in flight; answers to older attempts are ignored.
     token: u64,
     started: Nanos,
     admission: Admission,
     /// Instance the attempt in flight went to.
-    target: Option<usize>,
+    target: Option<u32>,
     /// Whether the attempt in flight went through the load balancer.
     via_lb: bool,
 }
 
+/// 16 bytes: ids are `u32`, so the queues move little memory.
 enum Event {
     Ingress {
-        service: usize,
+        service: u32,
     },
     Arrive {
         job: JobId,
@@ -230,14 +287,14 @@ enum Event {
     },
     Probe,
     RegistryExpire {
-        service: usize,
-        instance: usize,
+        service: u32,
+        instance: u32,
         epoch: u32,
     },
     RegistryResync,
     Publish {
-        service: usize,
-        instance: usize,
+        service: u32,
+        instance: u32,
         present: bool,
     },
     FaultStart {
@@ -251,14 +308,17 @@ enum Event {
     },
     MonkeyRevive {
         id: FaultId,
-        victim: (usize, usize),
+        /// The instance to revive, numbered across services (see `Engine::instance_number`).
+        victim: u32,
     },
 }
+
+const _: () = assert!(std::mem::size_of::<Event>() == 16);
 
 /// What routing decided for one call attempt.
 enum Route {
     /// Go to this instance, `extra` nanoseconds later each way (the load balancer's hop).
-    Instance { instance: usize, extra: Nanos },
+    Instance { instance: u32, extra: Nanos },
     /// Fails after `delay` (connection refused, no instance known, resolver down).
     Refused { delay: Nanos },
     /// Never answered: the caller times out (a hung router).
@@ -276,7 +336,12 @@ pub struct Engine {
     components: [InstanceFaults; 3],
     mode: RoutingMode,
     router: Router,
-    cursors: FxHashMap<(Client, usize), usize>,
+    /// Each channel's round-robin position.
+    cursors: Vec<usize>,
+    /// Scratch list of instances a smart client may call while it has ejections.
+    usable: Vec<u32>,
+    /// Number of the first instance of each service, counting across services.
+    first_instance: Vec<u32>,
     lb_half_latency: Nanos,
     /// Events a fixed delay ahead (latencies, timeouts, backoffs); `queue` has the rest.
     lanes: Lanes<Event>,
@@ -284,6 +349,7 @@ pub struct Engine {
     busy_since: Vec<Nanos>,
     jobs: Slab<Job>,
     calls: Slab<Call>,
+    paths: Paths,
     next_token: u64,
     queue: EventQueue<Event>,
     rng: Pcg64Mcg,
@@ -320,17 +386,24 @@ impl Engine {
                     entries.push(i);
                     entries.len() - 1
                 }),
+                outside_channel: None,
                 zones: (1..=s.replicas).map(|k| s.zone_of(k).to_string()).collect(),
             })
             .collect();
+        // Channels: one per calling instance and dependency, then one per entry.
+        let mut channels: Channel = 0;
         let dependencies = topology
             .dependencies
             .iter()
             .enumerate()
             .map(|(d, dep)| {
-                services[index[dep.from.as_str()]].calls.push(d);
+                let from = index[dep.from.as_str()];
+                services[from].calls.push(d);
+                let first_channel = channels;
+                channels += topology.services[from].replicas;
                 DependencyModel {
                     to: index[dep.to.as_str()],
+                    first_channel,
                     whole_calls: dep.calls.floor() as u32,
                     extra_call_chance: dep.calls.fract(),
                     required: dep.required,
@@ -341,6 +414,10 @@ impl Engine {
                 }
             })
             .collect();
+        for &service in &entries {
+            services[service].outside_channel = Some(channels);
+            channels += 1;
+        }
         let links = topology
             .dependencies
             .iter()
@@ -365,7 +442,15 @@ impl Engine {
             .collect();
         let n = topology.services.len();
         let window = Window::new(start, n, entries.len(), topology.dependencies.len());
-        let router = Router::new(&topology.routing, &replicas);
+        let router = Router::new(&topology.routing, &replicas, channels as usize);
+        let first_instance = replicas
+            .iter()
+            .scan(0, |next, &r| {
+                let first = *next;
+                *next += r;
+                Some(first)
+            })
+            .collect();
         let mut engine = Engine {
             services,
             dependencies,
@@ -375,12 +460,15 @@ impl Engine {
             mode: topology.routing.mode,
             lb_half_latency: millis(topology.routing.lb_latency_ms / 2.0),
             router,
-            cursors: FxHashMap::default(),
+            cursors: vec![0; channels as usize],
+            usable: Vec::new(),
+            first_instance,
             lanes: Lanes::default(),
             busy_slots: vec![0; n],
             busy_since: vec![start; n],
             jobs: Slab::default(),
             calls: Slab::default(),
+            paths: Paths::default(),
             next_token: 0,
             queue: EventQueue::default(),
             rng: Pcg64Mcg::seed_from_u64(seed),
@@ -395,7 +483,12 @@ impl Engine {
         };
         for service in engine.entries.clone() {
             let first = start + engine.interarrival(service);
-            engine.queue.push(first, Event::Ingress { service });
+            engine.queue.push(
+                first,
+                Event::Ingress {
+                    service: service as u32,
+                },
+            );
         }
         let first_probe = start + engine.router.checker.interval;
         engine.queue.push(first_probe, Event::Probe);
@@ -442,7 +535,7 @@ impl Engine {
             self.mode = mode;
             self.topology.routing.mode = mode;
             self.router.forget_clients();
-            self.cursors.clear();
+            self.cursors.fill(0);
         }
     }
 
@@ -684,6 +777,7 @@ impl Engine {
         if !active.victims.contains(&victim) {
             active.victims.push(victim);
         }
+        let victim = self.instance_number(victim);
         self.queue
             .push(self.now + secs(down_s), Event::MonkeyRevive { id, victim });
         self.schedule_strike(id);
@@ -833,8 +927,8 @@ impl Engine {
         self.queue.push(
             expiry.max(self.now),
             Event::RegistryExpire {
-                service,
-                instance,
+                service: service as u32,
+                instance: instance as u32,
                 epoch,
             },
         );
@@ -853,16 +947,30 @@ impl Engine {
             self.now,
             propagation,
             Event::Publish {
-                service,
-                instance,
+                service: service as u32,
+                instance: instance as u32,
                 present,
             },
         );
     }
 
+    /// `instance` of `service` numbered across services, for compact events.
+    fn instance_number(&self, (service, instance): (usize, usize)) -> u32 {
+        self.first_instance[service] + instance as u32
+    }
+
+    /// The `(service, instance)` numbered `number` by [`Engine::instance_number`].
+    fn numbered_instance(&self, number: u32) -> (usize, usize) {
+        let service = self
+            .first_instance
+            .partition_point(|&first| first <= number)
+            - 1;
+        (service, (number - self.first_instance[service]) as usize)
+    }
+
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Ingress { service } => self.ingress(service),
+            Event::Ingress { service } => self.ingress(service as usize),
             Event::Arrive { job } => self.arrive(job),
             Event::WorkDone { job } => self.work_done(job),
             Event::CallStart { call } => self.call_start(call),
@@ -873,6 +981,7 @@ impl Engine {
                 instance,
                 epoch,
             } => {
+                let (service, instance) = (service as usize, instance as usize);
                 let state = &self.instances[service][instance];
                 let still_dead = state.faults.down && state.epoch == epoch;
                 if still_dead
@@ -899,13 +1008,17 @@ impl Engine {
                 service,
                 instance,
                 present,
-            } => self.router.registry.publish(service, instance, present),
+            } => self
+                .router
+                .registry
+                .publish(service as usize, instance as usize, present),
             Event::FaultStart { id } => self.start_fault(id),
             Event::FaultEnd { id } => {
                 self.revert(id);
             }
             Event::MonkeyStrike { id } => self.strike(id),
             Event::MonkeyRevive { id, victim } => {
+                let victim = self.numbered_instance(victim);
                 if let Some(active) = self.faults.get_mut(&id) {
                     active.victims.retain(|v| *v != victim);
                     self.refresh_faults();
@@ -929,18 +1042,22 @@ impl Engine {
     /// An outside request reaches entry `service`; the next one is scheduled.
     fn ingress(&mut self, service: usize) {
         let next = self.now + self.interarrival(service);
-        self.queue.push(next, Event::Ingress { service });
-        let entry = self.services[service]
-            .entry
-            .expect("ingress only at entries");
+        self.queue.push(
+            next,
+            Event::Ingress {
+                service: service as u32,
+            },
+        );
+        let model = &self.services[service];
+        let (Some(entry), Some(channel)) = (model.entry, model.outside_channel) else {
+            unreachable!("ingress only at entries");
+        };
         self.window.entries[entry].arrivals += 1;
         let call = self.calls.insert(Call {
             job: None,
             dependency: None,
-            to: service,
-            client: Client::Outside {
-                service: service as u32,
-            },
+            to: service as u32,
+            channel,
             attempt: 0,
             token: 0,
             started: self.now,
@@ -954,7 +1071,7 @@ impl Engine {
     fn arrive(&mut self, job_id: JobId) {
         let job = &mut self.jobs[job_id];
         job.arrived = self.now;
-        let (service, instance) = (job.service, job.instance);
+        let (service, instance) = (job.service as usize, job.instance as usize);
         self.hops += 1;
         self.window.services[service].arrivals += 1;
         let state = &self.instances[service][instance];
@@ -962,7 +1079,7 @@ impl Engine {
             Liveness::Down => return self.finish(job_id, false), // connection refused
             Liveness::Hung => {
                 // Accepted, never answered: the caller times out.
-                self.jobs.remove(job_id);
+                self.remove_job(job_id);
                 return;
             }
             Liveness::Up => {}
@@ -980,10 +1097,10 @@ impl Engine {
     }
 
     fn start_work(&mut self, job_id: JobId) {
-        let service = self.jobs[job_id].service;
-        let instance = self.jobs[job_id].instance;
+        let job = &mut self.jobs[job_id];
+        job.holds_slot = true;
+        let (service, instance) = (job.service as usize, job.instance as usize);
         self.account_busy(service);
-        self.jobs[job_id].holds_slot = true;
         self.instances[service][instance].busy += 1;
         self.busy_slots[service] += 1;
         let slow = self.instances[service][instance].faults.slow;
@@ -994,39 +1111,36 @@ impl Engine {
 
     fn work_done(&mut self, job_id: JobId) {
         let job = &self.jobs[job_id];
-        let service = job.service;
-        let instance = &self.instances[service][job.instance];
-        if instance.epoch != job.epoch {
+        let (service, instance, path) = (job.service as usize, job.instance, job.path);
+        let state = &self.instances[service][instance as usize];
+        if state.epoch != job.epoch {
             return self.finish(job_id, false);
         }
         let own_errors = self.services[service].error_rate;
-        let fault_errors = instance.faults.errors;
+        let fault_errors = state.faults.errors;
         if (own_errors > 0.0 && self.rng.random::<f64>() < own_errors)
             || (fault_errors > 0.0 && self.rng.random::<f64>() < fault_errors)
         {
             return self.finish(job_id, false);
         }
-        let client = Client::Instance {
-            service: service as u32,
-            instance: job.instance as u32,
-        };
         let mut pending = 0;
         for i in 0..self.services[service].calls.len() {
             let dependency = self.services[service].calls[i];
             let model = &self.dependencies[dependency];
             let to = model.to;
-            if on_path(Some(&self.jobs[job_id].path), to) {
+            if self.paths.contains(path, to) {
                 continue;
             }
+            let channel = model.first_channel + instance;
             let extra =
                 model.extra_call_chance > 0.0 && self.rng.random::<f64>() < model.extra_call_chance;
             let count = model.whole_calls + u32::from(extra);
             for _ in 0..count {
                 let call = self.calls.insert(Call {
                     job: Some(job_id),
-                    dependency: Some(dependency),
-                    to,
-                    client,
+                    dependency: Some(dependency as u32),
+                    to: to as u32,
+                    channel,
                     attempt: 0,
                     token: 0,
                     started: self.now,
@@ -1048,6 +1162,7 @@ impl Engine {
     fn call_terms(&self, call: &Call) -> (Nanos, Nanos, u32, Nanos) {
         match call.dependency {
             Some(d) => {
+                let d = d as usize;
                 let model = &self.dependencies[d];
                 let half = model.half_latency + self.links[d].extra_half_latency;
                 (half, model.timeout, model.retries, model.backoff)
@@ -1063,7 +1178,7 @@ impl Engine {
         self.next_token += 1;
         let call = &self.calls[call_id];
         let (half, timeout, _, _) = self.call_terms(call);
-        let (dependency, to, client) = (call.dependency, call.to, call.client);
+        let (dependency, to, channel) = (call.dependency, call.to as usize, call.channel);
         let done = |ok| Event::CallDone {
             call: call_id,
             token,
@@ -1071,6 +1186,7 @@ impl Engine {
         };
         let mut admission = Admission::Allowed;
         if let Some(d) = dependency {
+            let d = d as usize;
             self.window.links[d].calls += 1;
             let link = &mut self.links[d];
             if let Some(breaker) = &mut link.breaker {
@@ -1096,7 +1212,7 @@ impl Engine {
                 return;
             }
         }
-        let route = self.route(client, to);
+        let route = self.route(channel, to);
         let call = &mut self.calls[call_id];
         call.token = token;
         call.admission = admission;
@@ -1112,14 +1228,14 @@ impl Engine {
             }
             Route::Instance { instance, extra } => {
                 call.target = Some(instance);
-                let parent_path = call.job.map(|job| self.jobs[job].path.clone());
-                let path = Arc::new(PathNode {
-                    service: to,
-                    parent: parent_path,
-                });
-                let epoch = self.instances[to][instance].epoch;
+                let parent_path = match call.job {
+                    Some(job) => self.jobs[job].path,
+                    None => NO_PATH,
+                };
+                let path = self.paths.extend(parent_path, to);
+                let epoch = self.instances[to][instance as usize].epoch;
                 let child = self.jobs.insert(Job {
-                    service: to,
+                    service: to as u32,
                     instance,
                     epoch,
                     call: call_id,
@@ -1137,13 +1253,16 @@ impl Engine {
         }
     }
 
-    /// Which instance of `service` a call from `client` goes to, by the routing mode.
-    fn route(&mut self, client: Client, service: usize) -> Route {
+    /// Which instance of `service` a call over `channel` goes to, by the routing mode.
+    fn route(&mut self, channel: Channel, service: usize) -> Route {
         let now = self.now;
-        let count = self.instances[service].len();
         let instances = &self.instances[service];
-        let load = |i: usize| instances[i].busy + instances[i].waiting.len() as u32;
-        let cursor = self.cursors.entry((client, service)).or_insert(0);
+        let load = |i: u32| {
+            let instance = &instances[i as usize];
+            instance.busy + instance.waiting.len() as u32
+        };
+        let cursor = &mut self.cursors[channel as usize];
+        let balancer = self.router.balancer;
         match self.mode {
             RoutingMode::Lb => {
                 let lb = self.components[LB];
@@ -1153,9 +1272,8 @@ impl Engine {
                 if lb.hung {
                     return Route::Blackhole;
                 }
-                let healthy = self.router.checker.healthy(service);
-                let balancer = Some(self.router.balancer);
-                match choose(count, balancer, cursor, &mut self.rng, |i| healthy[i], load) {
+                let healthy = self.router.checker.healthy_list(service);
+                match choose(healthy, balancer, cursor, &mut self.rng, load) {
                     Some(instance) => Route::Instance {
                         instance,
                         extra: self.lb_half_latency,
@@ -1169,36 +1287,33 @@ impl Engine {
             RoutingMode::Dns => {
                 let dns = self.components[DNS];
                 let answers = !dns.down && !dns.hung;
-                match self.router.resolve(client, service, now, answers) {
-                    Resolution::Failed => Route::Refused { delay: 0 },
-                    Resolution::Listed(listed) => {
-                        match choose(count, None, cursor, &mut self.rng, |i| listed[i], load) {
-                            Some(instance) => Route::Instance { instance, extra: 0 },
-                            None => Route::Refused { delay: 0 },
-                        }
-                    }
+                let Some(listed) = self.router.resolve(channel, service, now, answers) else {
+                    return Route::Refused { delay: 0 };
+                };
+                // DNS clients balance round-robin over their cached answer.
+                match choose(listed, Balancer::RoundRobin, cursor, &mut self.rng, load) {
+                    Some(instance) => Route::Instance { instance, extra: 0 },
+                    None => Route::Refused { delay: 0 },
                 }
             }
             RoutingMode::Smart => {
-                let published = self.router.registry.published(service);
                 let router = &self.router;
-                let usable = |i: usize| published[i] && !router.ejected(client, service, i, now);
-                // Envoy's panic mode: with every listed instance ejected, ignore ejections.
-                let any_usable = (0..count).any(usable);
-                let balancer = Some(router.balancer);
-                let pick = if any_usable {
-                    choose(count, balancer, cursor, &mut self.rng, usable, load)
-                } else {
-                    choose(
-                        count,
-                        balancer,
-                        cursor,
-                        &mut self.rng,
-                        |i| published[i],
-                        load,
-                    )
-                };
-                match pick {
+                let published = router.registry.published_list(service);
+                let mut candidates = published;
+                if router.any_ejected(now) {
+                    self.usable.clear();
+                    self.usable.extend(
+                        published
+                            .iter()
+                            .filter(|&&i| !router.ejected(channel, i, now)),
+                    );
+                    // Envoy's panic mode: with every listed instance ejected, ignore
+                    // ejections.
+                    if !self.usable.is_empty() {
+                        candidates = &self.usable;
+                    }
+                }
+                match choose(candidates, balancer, cursor, &mut self.rng, load) {
                     Some(instance) => Route::Instance { instance, extra: 0 },
                     None => Route::Refused { delay: 0 },
                 }
@@ -1216,7 +1331,12 @@ impl Engine {
         }
         let (_, _, retries, backoff) = self.call_terms(call);
         let call = &mut self.calls[call_id];
-        let (dependency, to, client, target) = (call.dependency, call.to, call.client, call.target);
+        let (dependency, to, channel, target) = (
+            call.dependency.map(|d| d as usize),
+            call.to as usize,
+            call.channel,
+            call.target,
+        );
         if let Some(d) = dependency
             && let Some(breaker) = &mut self.links[d].breaker
         {
@@ -1225,7 +1345,7 @@ impl Engine {
         if let Some(instance) = target
             && self.mode == RoutingMode::Smart
         {
-            self.router.observe(client, to, instance, ok, self.now);
+            self.router.observe(channel, instance, ok, self.now);
         }
         if !ok {
             if let Some(d) = dependency {
@@ -1258,9 +1378,7 @@ impl Engine {
             counters.latency.record(self.now - call.started);
             return;
         };
-        let required = call
-            .dependency
-            .is_none_or(|d| self.dependencies[d].required);
+        let required = dependency.is_none_or(|d| self.dependencies[d].required);
         let job = &mut self.jobs[job_id];
         if !ok && required {
             job.failed = true;
@@ -1272,17 +1390,24 @@ impl Engine {
         }
     }
 
+    /// Removes a job and lets go of its path.
+    fn remove_job(&mut self, job_id: JobId) -> Job {
+        let job = self.jobs.remove(job_id);
+        self.paths.release(job.path);
+        job
+    }
+
     /// Ends a job: frees its slot, records it, and answers its caller (unless hung).
     fn finish(&mut self, job_id: JobId, ok: bool) {
-        let job = self.jobs.remove(job_id);
-        let service = job.service;
+        let job = self.remove_job(job_id);
+        let (service, instance) = (job.service as usize, job.instance as usize);
         // A kill bumps the epoch and frees every slot at once: work from before it is lost.
-        let state = &self.instances[service][job.instance];
+        let state = &self.instances[service][instance];
         let same_life = state.epoch == job.epoch;
         let (hung, extra) = (state.faults.hung, state.faults.extra_latency);
         let ok = ok && same_life;
         if job.holds_slot && same_life {
-            self.release_slot(service, job.instance);
+            self.release_slot(service, instance);
         }
         let counters = &mut self.window.services[service];
         if ok {
@@ -1361,44 +1486,42 @@ impl Engine {
     }
 }
 
-/// Picks one of `count` instances for which `candidate` holds, with `balancer` (round-robin
-/// when `None`, as DNS clients do); `load` gives each instance's outstanding work. `None`
-/// when there is no candidate.
+/// Picks one of the `candidates` (instance indices, ascending) with `balancer`; `load`
+/// gives each instance's outstanding work. `None` when there is no candidate.
 fn choose(
-    count: usize,
-    balancer: Option<Balancer>,
+    candidates: &[u32],
+    balancer: Balancer,
     cursor: &mut usize,
     rng: &mut Pcg64Mcg,
-    candidate: impl Fn(usize) -> bool,
-    load: impl Fn(usize) -> u32,
-) -> Option<usize> {
-    let candidates = (0..count).filter(|&i| candidate(i)).count();
-    if candidates == 0 {
+    load: impl Fn(u32) -> u32,
+) -> Option<u32> {
+    if candidates.is_empty() {
         return None;
     }
-    let nth = |n: usize| (0..count).filter(|&i| candidate(i)).nth(n);
-    match balancer.unwrap_or(Balancer::RoundRobin) {
+    let count = candidates.len();
+    Some(match balancer {
         Balancer::RoundRobin => {
-            let pick = *cursor % candidates;
+            let pick = *cursor % count;
             *cursor = cursor.wrapping_add(1);
-            nth(pick)
+            candidates[pick]
         }
-        Balancer::Random => nth(rng.random_range(0..candidates)),
-        Balancer::LeastOutstanding => (0..count)
-            .filter(|&i| candidate(i))
-            .min_by_key(|&i| (load(i), i)),
+        Balancer::Random => candidates[rng.random_range(0..count)],
+        Balancer::LeastOutstanding => *candidates
+            .iter()
+            .min_by_key(|&&i| (load(i), i))
+            .expect("not empty"),
         Balancer::P2c => {
-            let a = nth(rng.random_range(0..candidates))?;
-            let b = nth(rng.random_range(0..candidates))?;
-            Some(if load(b) < load(a) { b } else { a })
+            let a = candidates[rng.random_range(0..count)];
+            let b = candidates[rng.random_range(0..count)];
+            if load(b) < load(a) { b } else { a }
         }
-    }
+    })
 }
 
-/// A vector of slots with a free list: O(1) insert and remove, stable ids while alive.
+/// A vector of slots with a free list: O(1) insert and remove, stable `u32` ids while alive.
 struct Slab<T> {
     entries: Vec<Option<T>>,
-    free: Vec<usize>,
+    free: Vec<u32>,
     live: usize,
 }
 
@@ -1413,33 +1536,35 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
-    fn insert(&mut self, value: T) -> usize {
+    fn insert(&mut self, value: T) -> u32 {
         self.live += 1;
         match self.free.pop() {
             Some(id) => {
-                self.entries[id] = Some(value);
+                self.entries[id as usize] = Some(value);
                 id
             }
             None => {
                 self.entries.push(Some(value));
-                self.entries.len() - 1
+                (self.entries.len() - 1) as u32
             }
         }
     }
 
-    fn remove(&mut self, id: usize) -> T {
-        let value = self.entries[id].take().expect("removing a live slab entry");
+    fn remove(&mut self, id: u32) -> T {
+        let value = self.entries[id as usize]
+            .take()
+            .expect("removing a live slab entry");
         self.free.push(id);
         self.live -= 1;
         value
     }
 
-    fn get(&self, id: usize) -> Option<&T> {
-        self.entries.get(id).and_then(Option::as_ref)
+    fn get(&self, id: u32) -> Option<&T> {
+        self.entries.get(id as usize).and_then(Option::as_ref)
     }
 
-    fn get_mut(&mut self, id: usize) -> Option<&mut T> {
-        self.entries.get_mut(id).and_then(Option::as_mut)
+    fn get_mut(&mut self, id: u32) -> Option<&mut T> {
+        self.entries.get_mut(id as usize).and_then(Option::as_mut)
     }
 
     fn len(&self) -> usize {
@@ -1447,15 +1572,15 @@ impl<T> Slab<T> {
     }
 }
 
-impl<T> std::ops::Index<usize> for Slab<T> {
+impl<T> std::ops::Index<u32> for Slab<T> {
     type Output = T;
-    fn index(&self, id: usize) -> &T {
+    fn index(&self, id: u32) -> &T {
         self.get(id).expect("live slab entry")
     }
 }
 
-impl<T> std::ops::IndexMut<usize> for Slab<T> {
-    fn index_mut(&mut self, id: usize) -> &mut T {
+impl<T> std::ops::IndexMut<u32> for Slab<T> {
+    fn index_mut(&mut self, id: u32) -> &mut T {
         self.get_mut(id).expect("live slab entry")
     }
 }
