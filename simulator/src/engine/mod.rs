@@ -25,7 +25,7 @@ use routing::{Channel, Router};
 
 use crate::fault::{Fault, FaultError, FaultKind};
 use crate::measure::Window;
-use crate::queue::{EventQueue, Lanes, Nanos, millis, secs};
+use crate::queue::{Nanos, Schedule, millis, secs};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
 
 /// Identifies an injected fault for its whole life (listing and reverting).
@@ -343,15 +343,13 @@ pub struct Engine {
     /// Number of the first instance of each service, counting across services.
     first_instance: Vec<u32>,
     lb_half_latency: Nanos,
-    /// Events a fixed delay ahead (latencies, timeouts, backoffs); `queue` has the rest.
-    lanes: Lanes<Event>,
     busy_slots: Vec<u32>,
     busy_since: Vec<Nanos>,
     jobs: Slab<Job>,
     calls: Slab<Call>,
     paths: Paths,
     next_token: u64,
-    queue: EventQueue<Event>,
+    schedule: Schedule<Event>,
     rng: Pcg64Mcg,
     now: Nanos,
     window: Window,
@@ -463,14 +461,13 @@ impl Engine {
             cursors: vec![0; channels as usize],
             usable: Vec::new(),
             first_instance,
-            lanes: Lanes::default(),
             busy_slots: vec![0; n],
             busy_since: vec![start; n],
             jobs: Slab::default(),
             calls: Slab::default(),
             paths: Paths::default(),
             next_token: 0,
-            queue: EventQueue::default(),
+            schedule: Schedule::default(),
             rng: Pcg64Mcg::seed_from_u64(seed),
             now: start,
             window,
@@ -483,7 +480,7 @@ impl Engine {
         };
         for service in engine.entries.clone() {
             let first = start + engine.interarrival(service);
-            engine.queue.push(
+            engine.schedule.push_at(
                 first,
                 Event::Ingress {
                     service: service as u32,
@@ -491,7 +488,7 @@ impl Engine {
             );
         }
         let first_probe = start + engine.router.checker.interval;
-        engine.queue.push(first_probe, Event::Probe);
+        engine.schedule.push_at(first_probe, Event::Probe);
         engine
     }
 
@@ -578,10 +575,11 @@ impl Engine {
                 next.start_fault(id);
             } else {
                 let start = next.faults[&id].start;
-                next.queue.push(start, Event::FaultStart { id });
+                next.schedule.push_at(start, Event::FaultStart { id });
             }
             if let Some(end) = end {
-                next.queue.push(end.max(next.now), Event::FaultEnd { id });
+                next.schedule
+                    .push_at(end.max(next.now), Event::FaultEnd { id });
             }
         }
         next.events = self.events;
@@ -643,34 +641,23 @@ impl Engine {
     /// Processes every event up to and including time `until`, then sets the clock to it.
     pub fn run_until(&mut self, until: Nanos) {
         loop {
-            let event_at = self.queue.peek_time().unwrap_or(Nanos::MAX);
-            match self.lanes.peek() {
-                // On a tie the heap goes first: any fixed order keeps runs reproducible.
-                Some((at, lane)) if at < event_at && at <= until => {
-                    // Timeouts of attempts already answered would be ignored: drop them
-                    // in bulk rather than one event at a time.
-                    let calls = &self.calls;
-                    let stale = |event: &Event| match event {
-                        Event::CallDone {
-                            call,
-                            token,
-                            ok: false,
-                        } => calls.get(*call).is_none_or(|c| c.token != *token),
-                        _ => false,
-                    };
-                    let ((_, event), _) = self.lanes.pop_dropping(lane, stale).expect("peeked");
-                    self.now = at;
-                    self.events += 1;
-                    self.handle(event);
-                }
-                _ if event_at <= until => {
-                    let (time, event) = self.queue.pop().expect("peeked");
-                    self.now = time;
-                    self.events += 1;
-                    self.handle(event);
-                }
-                _ => break,
-            }
+            // Timeouts of attempts already answered would be ignored: the schedule drops
+            // them in bulk rather than one event at a time.
+            let calls = &self.calls;
+            let stale = |event: &Event| match event {
+                Event::CallDone {
+                    call,
+                    token,
+                    ok: false,
+                } => calls.get(*call).is_none_or(|c| c.token != *token),
+                _ => false,
+            };
+            let Some((time, event)) = self.schedule.pop_until(until, stale) else {
+                break;
+            };
+            self.now = time;
+            self.events += 1;
+            self.handle(event);
         }
         self.now = self.now.max(until);
     }
@@ -712,10 +699,10 @@ impl Engine {
         if start == self.now {
             self.start_fault(id);
         } else {
-            self.queue.push(start, Event::FaultStart { id });
+            self.schedule.push_at(start, Event::FaultStart { id });
         }
         if let Some(end) = end {
-            self.queue.push(end, Event::FaultEnd { id });
+            self.schedule.push_at(end, Event::FaultEnd { id });
         }
         Ok(id)
     }
@@ -754,7 +741,8 @@ impl Engine {
         };
         let u: f64 = self.rng.random();
         let wait = secs(-(1.0 - u).ln() * mean);
-        self.queue.push(self.now + wait, Event::MonkeyStrike { id });
+        self.schedule
+            .push_at(self.now + wait, Event::MonkeyStrike { id });
     }
 
     /// The monkey of fault `id` kills a random instance of its targets.
@@ -778,8 +766,8 @@ impl Engine {
             active.victims.push(victim);
         }
         let victim = self.instance_number(victim);
-        self.queue
-            .push(self.now + secs(down_s), Event::MonkeyRevive { id, victim });
+        self.schedule
+            .push_at(self.now + secs(down_s), Event::MonkeyRevive { id, victim });
         self.schedule_strike(id);
         self.refresh_faults();
     }
@@ -887,7 +875,7 @@ impl Engine {
         if registry_was_down && !self.registry_down() {
             // A restarted registry relearns the world from the next round of heartbeats.
             let at = self.now + self.router.registry.heartbeat;
-            self.queue.push(at, Event::RegistryResync);
+            self.schedule.push_at(at, Event::RegistryResync);
         }
         for (s, list) in instance_faults.into_iter().enumerate() {
             for (i, new) in list.into_iter().enumerate() {
@@ -924,7 +912,7 @@ impl Engine {
         let heartbeat = self.router.registry.heartbeat;
         let since_last = (self.rng.random::<f64>() * heartbeat as f64) as Nanos;
         let expiry = (self.now + self.router.registry.ttl).saturating_sub(since_last);
-        self.queue.push(
+        self.schedule.push_at(
             expiry.max(self.now),
             Event::RegistryExpire {
                 service: service as u32,
@@ -943,7 +931,7 @@ impl Engine {
 
     fn publish(&mut self, service: usize, instance: usize, present: bool) {
         let propagation = self.router.registry.propagation;
-        self.lanes.push_after(
+        self.schedule.push_after(
             self.now,
             propagation,
             Event::Publish {
@@ -1036,13 +1024,13 @@ impl Engine {
             }
         }
         let next = self.now + self.router.checker.interval;
-        self.queue.push(next, Event::Probe);
+        self.schedule.push_at(next, Event::Probe);
     }
 
     /// An outside request reaches entry `service`; the next one is scheduled.
     fn ingress(&mut self, service: usize) {
         let next = self.now + self.interarrival(service);
-        self.queue.push(
+        self.schedule.push_at(
             next,
             Event::Ingress {
                 service: service as u32,
@@ -1105,8 +1093,8 @@ impl Engine {
         self.busy_slots[service] += 1;
         let slow = self.instances[service][instance].faults.slow;
         let work = self.work_time(service, slow);
-        self.queue
-            .push(self.now + work, Event::WorkDone { job: job_id });
+        self.schedule
+            .push_at(self.now + work, Event::WorkDone { job: job_id });
     }
 
     fn work_done(&mut self, job_id: JobId) {
@@ -1201,14 +1189,14 @@ impl Engine {
                 } else {
                     0
                 };
-                self.lanes.push_after(self.now, delay, done(false));
+                self.schedule.push_after(self.now, delay, done(false));
                 return;
             }
             let errors = link.errors;
             if errors > 0.0 && self.rng.random::<f64>() < errors {
                 let call = &mut self.calls[call_id];
                 (call.token, call.admission, call.target) = (token, admission, None);
-                self.lanes.push_after(self.now, 2 * half, done(false));
+                self.schedule.push_after(self.now, 2 * half, done(false));
                 return;
             }
         }
@@ -1220,11 +1208,11 @@ impl Engine {
         match route {
             Route::Refused { delay } => {
                 call.target = None;
-                self.lanes.push_after(self.now, delay, done(false));
+                self.schedule.push_after(self.now, delay, done(false));
             }
             Route::Blackhole => {
                 call.target = None;
-                self.lanes.push_after(self.now, timeout, done(false));
+                self.schedule.push_after(self.now, timeout, done(false));
             }
             Route::Instance { instance, extra } => {
                 call.target = Some(instance);
@@ -1246,9 +1234,9 @@ impl Engine {
                     failed: false,
                     holds_slot: false,
                 });
-                self.lanes
+                self.schedule
                     .push_after(self.now, half + extra, Event::Arrive { job: child });
-                self.lanes.push_after(self.now, timeout, done(false));
+                self.schedule.push_after(self.now, timeout, done(false));
             }
         }
     }
@@ -1358,7 +1346,7 @@ impl Engine {
                     self.window.links[d].retries += 1;
                 }
                 self.window.services[to].retries += 1;
-                self.lanes
+                self.schedule
                     .push_after(self.now, backoff, Event::CallStart { call: call_id });
                 return;
             }
@@ -1428,7 +1416,7 @@ impl Engine {
         }
         let (half, ..) = self.call_terms(call);
         let lb = if call.via_lb { self.lb_half_latency } else { 0 };
-        self.lanes.push_after(
+        self.schedule.push_after(
             self.now,
             half + lb + extra,
             Event::CallDone {
