@@ -13,12 +13,27 @@ pub const NANOS_PER_MS: f64 = 1e6;
 
 /// Converts seconds to nanoseconds, rounding to the nearest.
 pub fn secs(s: f64) -> Nanos {
-    (s * NANOS_PER_SEC).round() as Nanos
+    round_to_nanos(s * NANOS_PER_SEC)
 }
 
 /// Converts milliseconds to nanoseconds, rounding to the nearest.
 pub fn millis(ms: f64) -> Nanos {
-    (ms * NANOS_PER_MS).round() as Nanos
+    round_to_nanos(ms * NANOS_PER_MS)
+}
+
+/// `ns.round() as Nanos`, exactly (half away from zero; negative and NaN give 0), without
+/// the call to libm's `round` that x86-64's baseline instructions need: the simulation
+/// rounds every random delay.
+#[inline]
+pub fn round_to_nanos(ns: f64) -> Nanos {
+    let whole = ns as Nanos; // truncates, saturating
+    // Exact for whole ≤ ns < 2^52; above, `ns` is an integer and the fraction is 0 (or,
+    // past `Nanos::MAX`, the cast saturated as `round() as Nanos` does).
+    if ns - whole as f64 >= 0.5 {
+        whole.saturating_add(1)
+    } else {
+        whole
+    }
 }
 
 /// Pending events, earliest first, FIFO among equal times. A time pushed must not be
@@ -32,8 +47,9 @@ pub fn millis(ms: f64) -> Nanos {
 pub struct EventQueue<E> {
     /// The time of the last event popped (0 before the first): no pending event is earlier.
     last: Nanos,
-    /// The pending events at `last`, in the order they came.
-    front: VecDeque<E>,
+    /// The events at `last`, in the order they came; those before `front_head` are gone.
+    front: Vec<Option<E>>,
+    front_head: usize,
     /// `buckets[b]`: events whose time differs from `last` first at bit `b`.
     buckets: [Vec<(Nanos, E)>; 64],
     /// Bit `b` is set when `buckets[b]` is not empty.
@@ -45,7 +61,8 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             last: 0,
-            front: VecDeque::new(),
+            front: Vec::new(),
+            front_head: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
             occupied: 0,
             len: 0,
@@ -64,7 +81,7 @@ impl<E> EventQueue<E> {
         debug_assert!(time >= self.last, "{time} is before {}", self.last);
         self.len += 1;
         if time == self.last {
-            self.front.push_back(event);
+            self.front.push(Some(event));
         } else {
             let b = bucket(time, self.last);
             self.buckets[b].push((time, event));
@@ -75,7 +92,7 @@ impl<E> EventQueue<E> {
     /// The time of the earliest pending event. O(1), or O(k) to scan the k events of the
     /// lowest bucket when none is left at the last time popped.
     pub fn peek_time(&self) -> Option<Nanos> {
-        if !self.front.is_empty() {
+        if self.front_head < self.front.len() {
             return Some(self.last);
         }
         self.lowest_bucket().map(|(_, earliest)| earliest)
@@ -92,17 +109,20 @@ impl<E> EventQueue<E> {
 
     /// Like [`EventQueue::pop`], if the earliest pending event is at `until` or before.
     pub fn pop_until(&mut self, until: Nanos) -> Option<(Nanos, E)> {
-        if self.front.is_empty() {
+        if self.front_head == self.front.len() {
             let (b, earliest) = self.lowest_bucket()?;
             if earliest > until {
                 return None;
             }
+            self.front.clear();
+            self.front_head = 0;
             self.split(b, earliest);
         }
         if self.last > until {
             return None;
         }
-        let event = self.front.pop_front()?;
+        let event = self.front[self.front_head].take().expect("not popped yet");
+        self.front_head += 1;
         self.len -= 1;
         Some((self.last, event))
     }
@@ -127,7 +147,7 @@ impl<E> EventQueue<E> {
         let mut lowest = std::mem::take(&mut self.buckets[b]);
         for (time, event) in lowest.drain(..) {
             if time == earliest {
-                self.front.push_back(event);
+                self.front.push(Some(event));
             } else {
                 let below = bucket(time, earliest);
                 self.buckets[below].push((time, event));
@@ -333,5 +353,32 @@ mod tests {
     fn unit_conversions_round() {
         assert_eq!(secs(1.5), 1_500_000_000);
         assert_eq!(millis(0.5), 500_000);
+    }
+
+    #[test]
+    fn rounding_to_nanos_is_rounding() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut samples = vec![
+            0.0,
+            0.5,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            -0.5,
+            -3.7,
+            f64::NAN,
+            4503599627370497.0,
+            1e30,
+        ];
+        for _ in 0..10_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let scale = 10f64.powi((state % 18) as i32);
+            samples.push((state >> 11) as f64 / (1u64 << 53) as f64 * scale);
+        }
+        for x in samples {
+            assert_eq!(round_to_nanos(x), x.round() as Nanos, "{x}");
+        }
     }
 }

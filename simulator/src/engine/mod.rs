@@ -25,7 +25,7 @@ use routing::{Channel, Router};
 
 use crate::fault::{Fault, FaultError, FaultKind};
 use crate::measure::Window;
-use crate::queue::{Nanos, Schedule, millis, secs};
+use crate::queue::{NANOS_PER_SEC, Nanos, Schedule, millis, round_to_nanos, secs};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
 
 /// Identifies an injected fault for its whole life (listing and reverting).
@@ -33,6 +33,7 @@ pub type FaultId = u64;
 
 /// How long outside clients wait for an answer before counting the request as failed.
 pub const OUTSIDE_TIMEOUT_S: f64 = 10.0;
+const OUTSIDE_TIMEOUT: Nanos = OUTSIDE_TIMEOUT_S as Nanos * 1_000_000_000;
 
 type JobId = u32;
 type CallId = u32;
@@ -1155,7 +1156,7 @@ impl Engine {
                 let half = model.half_latency + self.links[d].extra_half_latency;
                 (half, model.timeout, model.retries, model.backoff)
             }
-            None => (0, secs(OUTSIDE_TIMEOUT_S), 0, 0),
+            None => (0, OUTSIDE_TIMEOUT, 0, 0),
         }
     }
 
@@ -1448,7 +1449,7 @@ impl Engine {
     fn interarrival(&mut self, service: usize) -> Nanos {
         let rate = self.topology.services[service].ingress_rps;
         let u: f64 = self.rng.random();
-        secs(-(1.0 - u).ln() / rate)
+        round_to_nanos(-(1.0 - u).ln() / rate * NANOS_PER_SEC)
     }
 
     fn work_time(&mut self, service: usize, slow: f64) -> Nanos {
@@ -1470,7 +1471,7 @@ impl Engine {
                 (mu + SIGMA * normal).exp()
             }
         };
-        ns.round() as Nanos
+        round_to_nanos(ns)
     }
 }
 
