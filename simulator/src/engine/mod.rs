@@ -1380,6 +1380,7 @@ impl Engine {
     }
 
     /// Removes a job and lets go of its path.
+    #[inline]
     fn remove_job(&mut self, job_id: JobId) -> Job {
         let job = self.jobs.remove(job_id);
         self.paths.release(job.path);
@@ -1477,6 +1478,7 @@ impl Engine {
 
 /// Picks one of the `candidates` (instance indices, ascending) with `balancer`; `load`
 /// gives each instance's outstanding work. `None` when there is no candidate.
+#[inline]
 fn choose(
     candidates: &[u32],
     balancer: Balancer,

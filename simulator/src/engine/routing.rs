@@ -234,10 +234,15 @@ impl Router {
     }
 
     /// Feeds a call outcome to the client's outlier detection.
+    #[inline]
     pub fn observe(&mut self, channel: Channel, instance: u32, ok: bool, now: Nanos) {
         if ok && self.outliers.is_empty() {
             return; // the common case: nothing to reset
         }
+        self.count_outcome(channel, instance, ok, now);
+    }
+
+    fn count_outcome(&mut self, channel: Channel, instance: u32, ok: bool, now: Nanos) {
         let key = (channel, instance);
         if ok {
             if let Some(outlier) = self.outliers.get_mut(&key) {
