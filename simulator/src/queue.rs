@@ -142,19 +142,19 @@ impl<E> EventQueue<E> {
     /// to the (empty) buckets below. Buckets above keep their place: their events differ
     /// from `earliest` at the same bit as from the previous last time.
     fn split(&mut self, b: usize, earliest: Nanos) {
-        self.occupied &= !(1 << b);
         self.last = earliest;
-        let mut lowest = std::mem::take(&mut self.buckets[b]);
-        for (time, event) in lowest.drain(..) {
+        let (below, from) = self.buckets.split_at_mut(b);
+        let mut occupied = self.occupied & !(1 << b);
+        for (time, event) in from[0].drain(..) {
             if time == earliest {
                 self.front.push(Some(event));
             } else {
-                let below = bucket(time, earliest);
-                self.buckets[below].push((time, event));
-                self.occupied |= 1 << below;
+                let lower = bucket(time, earliest);
+                below[lower].push((time, event));
+                occupied |= 1 << lower;
             }
         }
-        self.buckets[b] = lowest; // keeps its allocation
+        self.occupied = occupied;
     }
 
     pub fn len(&self) -> usize {
