@@ -16,6 +16,8 @@ mod routing;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
@@ -104,6 +106,9 @@ struct DependencyModel {
     to: usize,
     /// The channel of the caller's first instance; instance `i` uses `first_channel + i`.
     first_channel: Channel,
+    /// Whether the callee can call the caller back, directly or not: only then can it be on
+    /// the caller's call path already.
+    may_loop: bool,
     whole_calls: u32,
     extra_call_chance: f64,
     required: bool,
@@ -348,7 +353,10 @@ pub struct Engine {
     busy_since: Vec<Nanos>,
     jobs: Slab<Job>,
     calls: Slab<Call>,
+    /// Call paths, kept only if some service can call itself back (else no call is ever
+    /// skipped for being on its path).
     paths: Paths,
+    track_paths: bool,
     next_token: u64,
     schedule: Schedule<Event>,
     rng: Pcg64Mcg,
@@ -389,20 +397,36 @@ impl Engine {
                 zones: (1..=s.replicas).map(|k| s.zone_of(k).to_string()).collect(),
             })
             .collect();
+        // Services that call each other in a cycle share a strongly connected component.
+        let mut graph = DiGraph::<(), ()>::new();
+        let nodes: Vec<_> = (0..topology.services.len())
+            .map(|_| graph.add_node(()))
+            .collect();
+        for dep in &topology.dependencies {
+            let (from, to) = (index[dep.from.as_str()], index[dep.to.as_str()]);
+            graph.add_edge(nodes[from], nodes[to], ());
+        }
+        let mut component = vec![0; topology.services.len()];
+        for (c, members) in tarjan_scc(&graph).iter().enumerate() {
+            for node in members {
+                component[node.index()] = c;
+            }
+        }
         // Channels: one per calling instance and dependency, then one per entry.
         let mut channels: Channel = 0;
-        let dependencies = topology
+        let dependencies: Vec<DependencyModel> = topology
             .dependencies
             .iter()
             .enumerate()
             .map(|(d, dep)| {
-                let from = index[dep.from.as_str()];
+                let (from, to) = (index[dep.from.as_str()], index[dep.to.as_str()]);
                 services[from].calls.push(d);
                 let first_channel = channels;
                 channels += topology.services[from].replicas;
                 DependencyModel {
-                    to: index[dep.to.as_str()],
+                    to,
                     first_channel,
+                    may_loop: component[from] == component[to],
                     whole_calls: dep.calls.floor() as u32,
                     extra_call_chance: dep.calls.fract(),
                     required: dep.required,
@@ -417,6 +441,7 @@ impl Engine {
             services[service].outside_channel = Some(channels);
             channels += 1;
         }
+        let track_paths = dependencies.iter().any(|d| d.may_loop);
         let links = topology
             .dependencies
             .iter()
@@ -467,6 +492,7 @@ impl Engine {
             jobs: Slab::default(),
             calls: Slab::default(),
             paths: Paths::default(),
+            track_paths,
             next_token: 0,
             schedule: Schedule::default(),
             rng: Pcg64Mcg::seed_from_u64(seed),
@@ -1117,7 +1143,7 @@ impl Engine {
             let dependency = self.services[service].calls[i];
             let model = &self.dependencies[dependency];
             let to = model.to;
-            if self.paths.contains(path, to) {
+            if model.may_loop && self.paths.contains(path, to) {
                 continue;
             }
             let channel = model.first_channel + instance;
@@ -1221,7 +1247,11 @@ impl Engine {
                     Some(job) => self.jobs[job].path,
                     None => NO_PATH,
                 };
-                let path = self.paths.extend(parent_path, to);
+                let path = if self.track_paths {
+                    self.paths.extend(parent_path, to)
+                } else {
+                    NO_PATH
+                };
                 let epoch = self.instances[to][instance as usize].epoch;
                 let child = self.jobs.insert(Job {
                     service: to as u32,
