@@ -108,8 +108,24 @@ impl<E> EventQueue<E> {
     }
 
     /// Like [`EventQueue::pop`], if the earliest pending event is at `until` or before.
+    #[inline]
     pub fn pop_until(&mut self, until: Nanos) -> Option<(Nanos, E)> {
         if self.front_head == self.front.len() {
+            if self.occupied == 0 {
+                return None;
+            }
+            let b = self.occupied.trailing_zeros() as usize;
+            if let [(time, _)] = self.buckets[b][..] {
+                // The lowest bucket holds one event (the common case): it is the earliest.
+                if time > until {
+                    return None;
+                }
+                let (_, event) = self.buckets[b].pop().expect("one event");
+                self.occupied &= !(1 << b);
+                self.last = time;
+                self.len -= 1;
+                return Some((time, event));
+            }
             let (b, earliest) = self.lowest_bucket()?;
             if earliest > until {
                 return None;
@@ -141,6 +157,7 @@ impl<E> EventQueue<E> {
     /// last time popped: its events come to the front, the others of the bucket move down
     /// to the (empty) buckets below. Buckets above keep their place: their events differ
     /// from `earliest` at the same bit as from the previous last time.
+    #[inline(never)] // the uncommon path: keeps `pop_until` small enough to inline
     fn split(&mut self, b: usize, earliest: Nanos) {
         self.last = earliest;
         let (below, from) = self.buckets.split_at_mut(b);
@@ -231,6 +248,7 @@ impl<E> Schedule<E> {
     /// [`EventQueue::pop_until`]. When it comes from a lane, then drops the events right
     /// behind it in the lane for which `obsolete` holds (timeouts of calls long answered),
     /// without ordering them at all.
+    #[inline]
     pub fn pop_until(&mut self, until: Nanos, obsolete: impl Fn(&E) -> bool) -> Option<(Nanos, E)> {
         match self.queue.pop_until(until)? {
             (time, Slot::Event(event)) => Some((time, event)),
