@@ -189,10 +189,11 @@ enum Slot<E> {
     LaneFront(u32),
 }
 
-/// Every pending event of a simulation. Events scheduled a fixed delay ahead (network
-/// latencies, timeouts, backoffs) come in time order for each delay, so each delay is a
-/// FIFO lane and only its front waits in the [`EventQueue`]; events with random delays
-/// (work times, arrivals) go there directly.
+/// Every pending event of a simulation, in an [`EventQueue`]. Events pushed a fixed delay
+/// ahead with [`Schedule::push_after`] come in time order for each delay, so each delay is
+/// a FIFO lane and only its front waits in the queue. The engine sends timeouts that way:
+/// most are obsolete (their call was answered) by the time they come up, and a lane drops
+/// them in bulk without ever ordering them.
 pub struct Schedule<E> {
     queue: EventQueue<Slot<E>>,
     /// The delay of each lane.

@@ -958,9 +958,8 @@ impl Engine {
 
     fn publish(&mut self, service: usize, instance: usize, present: bool) {
         let propagation = self.router.registry.propagation;
-        self.schedule.push_after(
-            self.now,
-            propagation,
+        self.schedule.push_at(
+            self.now + propagation,
             Event::Publish {
                 service: service as u32,
                 instance: instance as u32,
@@ -1211,19 +1210,18 @@ impl Engine {
                 let call = &mut self.calls[call_id];
                 (call.token, call.admission, call.target) = (token, admission, None);
                 // An open breaker fails at once; a partition swallows the call.
-                let delay = if link.partitioned && admission != Admission::Rejected {
-                    timeout
+                if link.partitioned && admission != Admission::Rejected {
+                    self.schedule.push_after(self.now, timeout, done(false));
                 } else {
-                    0
-                };
-                self.schedule.push_after(self.now, delay, done(false));
+                    self.schedule.push_at(self.now, done(false));
+                }
                 return;
             }
             let errors = link.errors;
             if errors > 0.0 && self.rng.random::<f64>() < errors {
                 let call = &mut self.calls[call_id];
                 (call.token, call.admission, call.target) = (token, admission, None);
-                self.schedule.push_after(self.now, 2 * half, done(false));
+                self.schedule.push_at(self.now + 2 * half, done(false));
                 return;
             }
         }
@@ -1235,7 +1233,7 @@ impl Engine {
         match route {
             Route::Refused { delay } => {
                 call.target = None;
-                self.schedule.push_after(self.now, delay, done(false));
+                self.schedule.push_at(self.now + delay, done(false));
             }
             Route::Blackhole => {
                 call.target = None;
@@ -1266,7 +1264,7 @@ impl Engine {
                     holds_slot: false,
                 });
                 self.schedule
-                    .push_after(self.now, half + extra, Event::Arrive { job: child });
+                    .push_at(self.now + half + extra, Event::Arrive { job: child });
                 self.schedule.push_after(self.now, timeout, done(false));
             }
         }
@@ -1378,7 +1376,7 @@ impl Engine {
                 }
                 self.window.services[to].retries += 1;
                 self.schedule
-                    .push_after(self.now, backoff, Event::CallStart { call: call_id });
+                    .push_at(self.now + backoff, Event::CallStart { call: call_id });
                 return;
             }
         }
@@ -1448,9 +1446,8 @@ impl Engine {
         }
         let (half, ..) = self.call_terms(call);
         let lb = if call.via_lb { self.lb_half_latency } else { 0 };
-        self.schedule.push_after(
-            self.now,
-            half + lb + extra,
+        self.schedule.push_at(
+            self.now + half + lb + extra,
             Event::CallDone {
                 call: job.call,
                 token: job.token,
