@@ -1172,16 +1172,15 @@ impl Engine {
         }
     }
 
-    /// `(one-way latency, timeout, retries, backoff)` of a call.
-    fn call_terms(&self, call: &Call) -> (Nanos, Nanos, u32, Nanos) {
+    /// `(one-way latency, timeout)` of a call.
+    fn call_terms(&self, call: &Call) -> (Nanos, Nanos) {
         match call.dependency {
             Some(d) => {
                 let d = d as usize;
-                let model = &self.dependencies[d];
-                let half = model.half_latency + self.links[d].extra_half_latency;
-                (half, model.timeout, model.retries, model.backoff)
+                let half = self.dependencies[d].half_latency + self.links[d].extra_half_latency;
+                (half, self.dependencies[d].timeout)
             }
-            None => (0, OUTSIDE_TIMEOUT, 0, 0),
+            None => (0, OUTSIDE_TIMEOUT),
         }
     }
 
@@ -1191,7 +1190,7 @@ impl Engine {
         let token = self.next_token;
         self.next_token += 1;
         let call = &self.calls[call_id];
-        let (half, timeout, _, _) = self.call_terms(call);
+        let (half, timeout) = self.call_terms(call);
         let (dependency, to, channel) = (call.dependency, call.to as usize, call.channel);
         let done = |ok| Event::CallDone {
             call: call_id,
@@ -1346,7 +1345,6 @@ impl Engine {
         if call.token != token {
             return;
         }
-        let (_, _, retries, backoff) = self.call_terms(call);
         let call = &mut self.calls[call_id];
         let (dependency, to, channel, target) = (
             call.dependency.map(|d| d as usize),
@@ -1368,6 +1366,10 @@ impl Engine {
             if let Some(d) = dependency {
                 self.window.links[d].failures += 1;
             }
+            let (retries, backoff) = match dependency {
+                Some(d) => (self.dependencies[d].retries, self.dependencies[d].backoff),
+                None => (0, 0),
+            };
             if call.attempt < retries {
                 call.attempt += 1;
                 call.token = u64::MAX; // no attempt in flight during the backoff
@@ -1444,7 +1446,7 @@ impl Engine {
         if call.token != job.token {
             return;
         }
-        let (half, ..) = self.call_terms(call);
+        let (half, _) = self.call_terms(call);
         let lb = if call.via_lb { self.lb_half_latency } else { 0 };
         self.schedule.push_at(
             self.now + half + lb + extra,
@@ -1519,7 +1521,11 @@ fn choose(
     let count = candidates.len();
     Some(match balancer {
         Balancer::RoundRobin => {
-            let pick = *cursor % count;
+            // A 32-bit division is much cheaper, and cursors stay below 2^32 in practice.
+            let pick = match (u32::try_from(*cursor), u32::try_from(count)) {
+                (Ok(cursor), Ok(count)) => (cursor % count) as usize,
+                _ => *cursor % count,
+            };
             *cursor = cursor.wrapping_add(1);
             candidates[pick]
         }
