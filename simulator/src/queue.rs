@@ -135,7 +135,11 @@ impl<E> EventQueue<E> {
                 if time > until {
                     return None;
                 }
-                let (_, event) = bucket.remove(i);
+                let (_, event) = if i + 1 == bucket.len() {
+                    bucket.pop().expect("not empty")
+                } else {
+                    bucket.remove(i)
+                };
                 if bucket.is_empty() {
                     // Buckets above stay valid relative to `time`.
                     self.occupied &= !(1 << b);
