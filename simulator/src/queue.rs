@@ -203,6 +203,10 @@ impl<E> EventQueue<E> {
     }
 }
 
+/// A FIFO lane of a [`Schedule`], for events a fixed delay ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lane(u32);
+
 /// What the queue of a [`Schedule`] holds: an event, or the front of a lane.
 enum Slot<E> {
     Event(E),
@@ -237,12 +241,8 @@ impl<E> Schedule<E> {
         self.queue.push(time, Slot::Event(event));
     }
 
-    /// Schedules `event` at `now + delay`; `now` must not go back in time between calls.
-    ///
-    /// # Complexity
-    /// O(L) to find the delay's lane among L lanes (created on first use), then O(1)
-    /// amortised.
-    pub fn push_after(&mut self, now: Nanos, delay: Nanos, event: E) {
+    /// The lane of events `delay` ahead, created on first use. O(L) for L lanes.
+    pub fn lane(&mut self, delay: Nanos) -> Lane {
         let lane = match self.delays.iter().position(|&d| d == delay) {
             Some(lane) => lane,
             None => {
@@ -251,16 +251,30 @@ impl<E> Schedule<E> {
                 self.lanes.len() - 1
             }
         };
-        let at = now + delay;
-        let queue = &mut self.lanes[lane];
+        Lane(lane as u32)
+    }
+
+    /// Schedules `event` on `lane`, its delay after `now`; `now` must not go back in time
+    /// between pushes on a lane. O(1) amortised.
+    #[inline]
+    pub fn push_on(&mut self, lane: Lane, now: Nanos, event: E) {
+        let at = now + self.delays[lane.0 as usize];
+        let queue = &mut self.lanes[lane.0 as usize];
         debug_assert!(queue.back().is_none_or(|(t, _)| *t <= at));
         if queue.is_empty() {
-            self.queue.push(at, Slot::LaneFront(lane as u32));
+            self.queue.push(at, Slot::LaneFront(lane.0));
         }
         queue.push_back((at, event));
     }
 
-    /// The time of the earliest pending event. O(1).
+    /// Schedules `event` at `now + delay` on the delay's lane: [`Schedule::lane`], then
+    /// [`Schedule::push_on`].
+    pub fn push_after(&mut self, now: Nanos, delay: Nanos, event: E) {
+        let lane = self.lane(delay);
+        self.push_on(lane, now, event);
+    }
+
+    /// The time of the earliest pending event, as [`EventQueue::peek_time`].
     pub fn peek_time(&self) -> Option<Nanos> {
         self.queue.peek_time()
     }

@@ -27,7 +27,7 @@ use routing::{Channel, Router};
 
 use crate::fault::{Fault, FaultError, FaultKind};
 use crate::measure::Window;
-use crate::queue::{NANOS_PER_SEC, Nanos, Schedule, millis, round_to_nanos, secs};
+use crate::queue::{Lane, NANOS_PER_SEC, Nanos, Schedule, millis, round_to_nanos, secs};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
 
 /// Identifies an injected fault for its whole life (listing and reverting).
@@ -113,7 +113,8 @@ struct DependencyModel {
     extra_call_chance: f64,
     required: bool,
     half_latency: Nanos,
-    timeout: Nanos,
+    /// The schedule's lane for this dependency's timeouts.
+    timeout_lane: Lane,
     retries: u32,
     backoff: Nanos,
 }
@@ -359,6 +360,7 @@ pub struct Engine {
     track_paths: bool,
     next_token: u64,
     schedule: Schedule<Event>,
+    outside_timeout_lane: Lane,
     rng: Pcg64Mcg,
     now: Nanos,
     window: Window,
@@ -412,6 +414,8 @@ impl Engine {
                 component[node.index()] = c;
             }
         }
+        let mut schedule = Schedule::default();
+        let outside_timeout_lane = schedule.lane(OUTSIDE_TIMEOUT);
         // Channels: one per calling instance and dependency, then one per entry.
         let mut channels: Channel = 0;
         let dependencies: Vec<DependencyModel> = topology
@@ -431,7 +435,7 @@ impl Engine {
                     extra_call_chance: dep.calls.fract(),
                     required: dep.required,
                     half_latency: millis(dep.latency_ms / 2.0),
-                    timeout: millis(dep.timeout_ms),
+                    timeout_lane: schedule.lane(millis(dep.timeout_ms)),
                     retries: dep.retries,
                     backoff: millis(dep.retry_backoff_ms),
                 }
@@ -494,7 +498,8 @@ impl Engine {
             paths: Paths::default(),
             track_paths,
             next_token: 0,
-            schedule: Schedule::default(),
+            schedule,
+            outside_timeout_lane,
             rng: Pcg64Mcg::seed_from_u64(seed),
             now: start,
             window,
@@ -1172,15 +1177,15 @@ impl Engine {
         }
     }
 
-    /// `(one-way latency, timeout)` of a call.
-    fn call_terms(&self, call: &Call) -> (Nanos, Nanos) {
+    /// `(one-way latency, lane of timeouts)` of a call.
+    fn call_terms(&self, call: &Call) -> (Nanos, Lane) {
         match call.dependency {
             Some(d) => {
                 let d = d as usize;
                 let half = self.dependencies[d].half_latency + self.links[d].extra_half_latency;
-                (half, self.dependencies[d].timeout)
+                (half, self.dependencies[d].timeout_lane)
             }
-            None => (0, OUTSIDE_TIMEOUT),
+            None => (0, self.outside_timeout_lane),
         }
     }
 
@@ -1191,6 +1196,7 @@ impl Engine {
         self.next_token += 1;
         let call = &self.calls[call_id];
         let (half, timeout) = self.call_terms(call);
+        let now = self.now;
         let (dependency, to, channel) = (call.dependency, call.to as usize, call.channel);
         let done = |ok| Event::CallDone {
             call: call_id,
@@ -1210,7 +1216,7 @@ impl Engine {
                 (call.token, call.admission, call.target) = (token, admission, None);
                 // An open breaker fails at once; a partition swallows the call.
                 if link.partitioned && admission != Admission::Rejected {
-                    self.schedule.push_after(self.now, timeout, done(false));
+                    self.schedule.push_on(timeout, now, done(false));
                 } else {
                     self.schedule.push_at(self.now, done(false));
                 }
@@ -1236,7 +1242,7 @@ impl Engine {
             }
             Route::Blackhole => {
                 call.target = None;
-                self.schedule.push_after(self.now, timeout, done(false));
+                self.schedule.push_on(timeout, now, done(false));
             }
             Route::Instance { instance, extra } => {
                 call.target = Some(instance);
@@ -1264,7 +1270,7 @@ impl Engine {
                 });
                 self.schedule
                     .push_at(self.now + half + extra, Event::Arrive { job: child });
-                self.schedule.push_after(self.now, timeout, done(false));
+                self.schedule.push_on(timeout, now, done(false));
             }
         }
     }
