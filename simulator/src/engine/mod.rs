@@ -1513,7 +1513,7 @@ impl Engine {
 
 /// Picks one of the `candidates` (instance indices, ascending) with `balancer`; `load`
 /// gives each instance's outstanding work. `None` when there is no candidate.
-#[inline]
+#[inline(always)]
 fn choose(
     candidates: &[u32],
     balancer: Balancer,
