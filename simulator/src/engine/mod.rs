@@ -1115,6 +1115,7 @@ impl Engine {
         }
     }
 
+    #[inline(always)]
     fn start_work(&mut self, job_id: JobId) {
         let job = &mut self.jobs[job_id];
         job.holds_slot = true;
