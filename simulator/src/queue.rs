@@ -43,8 +43,8 @@ pub fn round_to_nanos(ns: f64) -> Nanos {
 /// from a base time, which no pending event is earlier than. The earliest event is taken
 /// straight out of the lowest non-empty bucket when that bucket is small (the common case).
 /// A larger one is split by its earliest time, which becomes the base: its events at that
-/// time come to the front, the others move to lower buckets. An event moves down a few
-/// times at most; no sequence numbers are needed for FIFO order.
+/// time come to the front, the others move to lower buckets. An event moves down at most
+/// once per bit, usually a few times; no sequence numbers are needed for FIFO order.
 pub struct EventQueue<E> {
     /// No pending event is earlier, and no event popped was earlier either.
     base: Nanos,
