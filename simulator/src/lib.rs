@@ -9,7 +9,7 @@
 //! - [`analysis`]: static resilience analysis: SPOFs and predicted blast radius.
 //! - [`topology`]: the topology file (SPEC contract), defaults, parsing and validation.
 //! - [`fault`]: faults and their targets (SPEC contract).
-//! - [`queue`]: the `(time, sequence)`-ordered event queue and simulated time units.
+//! - [`queue`]: the event queue (FIFO among equal times) and simulated time units.
 //! - [`engine`]: the discrete-event simulation, with routing (`engine::routing`) and
 //!   circuit breakers (`engine::breaker`).
 //! - [`measure`]: counters per window and their rolling aggregate.

@@ -16,9 +16,7 @@ pub struct Latencies(Option<Box<Histogram<u64>>>);
 impl Latencies {
     /// Records a latency in nanoseconds.
     pub fn record(&mut self, nanos: Nanos) {
-        let histogram = self.0.get_or_insert_with(|| {
-            Box::new(Histogram::new(2).expect("two significant digits are valid"))
-        });
+        let histogram = self.0.get_or_insert_with(new_histogram);
         let micros = (nanos / 1_000).max(1);
         // `record` grows an auto-resizing histogram; `saturating_record` would clamp.
         if histogram.record(micros).is_err() {
@@ -52,6 +50,13 @@ impl Latencies {
         let histogram = self.0.as_ref().filter(|h| !h.is_empty())?;
         Some(histogram.mean() / 1e3)
     }
+}
+
+/// An empty histogram of latencies; out of line, so recording stays small.
+#[cold]
+#[inline(never)]
+fn new_histogram() -> Box<Histogram<u64>> {
+    Box::new(Histogram::new(2).expect("two significant digits are valid"))
 }
 
 /// What happened at one service during a window.

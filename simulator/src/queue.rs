@@ -1,8 +1,9 @@
-//! The event queue: a binary min-heap ordered by `(time, sequence)`, so events at equal times
-//! pop in the order they were pushed and every run with the same seed is reproducible.
+//! The event queue of a discrete-event simulation, whose clock never goes back: a radix
+//! heap for events at arbitrary times, and FIFO lanes for events a fixed delay ahead.
+//! Events at equal times pop in the order they reached the queue, so every run with the
+//! same seed is reproducible.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 /// Simulated time in nanoseconds since the start of the run (584 years fit in a `u64`).
 pub type Nanos = u64;
@@ -12,164 +13,297 @@ pub const NANOS_PER_MS: f64 = 1e6;
 
 /// Converts seconds to nanoseconds, rounding to the nearest.
 pub fn secs(s: f64) -> Nanos {
-    (s * NANOS_PER_SEC).round() as Nanos
+    round_to_nanos(s * NANOS_PER_SEC)
 }
 
 /// Converts milliseconds to nanoseconds, rounding to the nearest.
 pub fn millis(ms: f64) -> Nanos {
-    (ms * NANOS_PER_MS).round() as Nanos
+    round_to_nanos(ms * NANOS_PER_MS)
 }
 
-struct Entry<E> {
-    time: Nanos,
-    seq: u64,
-    event: E,
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    // Reversed: `BinaryHeap` is a max-heap and we want the earliest event first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+/// `ns.round() as Nanos`, exactly (half away from zero; negative and NaN give 0), without
+/// the call to libm's `round` that x86-64's baseline instructions need: the simulation
+/// rounds every random delay.
+#[inline]
+pub fn round_to_nanos(ns: f64) -> Nanos {
+    let whole = ns as Nanos; // truncates, saturating
+    // Exact for whole ≤ ns < 2^52; above, `ns` is an integer and the fraction is 0 (or,
+    // past `Nanos::MAX`, the cast saturated as `round() as Nanos` does).
+    if ns - whole as f64 >= 0.5 {
+        whole.saturating_add(1)
+    } else {
+        whole
     }
 }
 
-/// Pending events, earliest first, FIFO among equal times.
+/// Pending events, earliest first, FIFO among equal times. A time pushed must not be
+/// earlier than the last one popped: the queue of a clock that never goes back.
+///
+/// A radix heap: an event waits in the bucket of the highest bit in which its time differs
+/// from a base time, which no pending event is earlier than. The earliest event is taken
+/// straight out of the lowest non-empty bucket when that bucket is small (the common case).
+/// A larger one is split by its earliest time, which becomes the base: its events at that
+/// time come to the front, the others move to lower buckets. An event moves down at most
+/// once per bit, usually a few times; no sequence numbers are needed for FIFO order.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
-    next_seq: u64,
+    /// No pending event is earlier, and no event popped was earlier either.
+    base: Nanos,
+    /// The events at `base`, in the order they came; those before `front_head` are gone.
+    front: Vec<Option<E>>,
+    front_head: usize,
+    /// `buckets[b]`: events whose time differs from `base` first at bit `b`, in the order
+    /// they came.
+    buckets: [Vec<(Nanos, E)>; 64],
+    /// Bit `b` is set when `buckets[b]` is not empty.
+    occupied: u64,
+    len: usize,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
-            heap: BinaryHeap::new(),
-            next_seq: 0,
+            base: 0,
+            front: Vec::new(),
+            front_head: 0,
+            buckets: std::array::from_fn(|_| Vec::new()),
+            occupied: 0,
+            len: 0,
         }
     }
+}
+
+/// Buckets of up to this many events are not split when they are the lowest: the earliest
+/// event is taken out directly, and `base` stays behind until the bucket is empty (6 did
+/// best on the benchmarks).
+const SMALL_BUCKET: usize = 6;
+
+/// The bucket of `time` relative to the base time `base` (they differ).
+fn bucket(time: Nanos, base: Nanos) -> usize {
+    63 - (time ^ base).leading_zeros() as usize
 }
 
 impl<E> EventQueue<E> {
-    /// Schedules `event` at `time`.
+    /// Schedules `event` at `time`, no earlier than the last event popped. O(1) amortised.
+    pub fn push(&mut self, time: Nanos, event: E) {
+        debug_assert!(time >= self.base, "{time} is before {}", self.base);
+        self.len += 1;
+        if time == self.base {
+            self.front.push(Some(event));
+        } else {
+            let b = bucket(time, self.base);
+            self.buckets[b].push((time, event));
+            self.occupied |= 1 << b;
+        }
+    }
+
+    /// The time of the earliest pending event. O(1), or O(k) to scan the k events of the
+    /// lowest bucket when none is left at the base time.
+    pub fn peek_time(&self) -> Option<Nanos> {
+        if self.front_head < self.front.len() {
+            return Some(self.base);
+        }
+        self.lowest_bucket().map(|(_, earliest)| earliest)
+    }
+
+    /// Removes and returns the earliest pending event.
     ///
     /// # Complexity
-    /// O(log n) for n pending events.
-    pub fn push(&mut self, time: Nanos, event: E) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.heap.push(Entry { time, seq, event });
-    }
-
-    /// The time of the earliest pending event. O(1).
-    pub fn peek_time(&self) -> Option<Nanos> {
-        self.heap.peek().map(|entry| entry.time)
-    }
-
-    /// Removes and returns the earliest pending event. O(log n).
+    /// O(1) amortised for each of the (at most 64, usually few) times an event moves down
+    /// a bucket.
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
-        self.heap.pop().map(|entry| (entry.time, entry.event))
+        self.pop_until(Nanos::MAX)
+    }
+
+    /// Like [`EventQueue::pop`], if the earliest pending event is at `until` or before.
+    #[inline]
+    pub fn pop_until(&mut self, until: Nanos) -> Option<(Nanos, E)> {
+        if self.front_head == self.front.len() {
+            self.front.clear();
+            self.front_head = 0;
+            if self.occupied == 0 {
+                return None;
+            }
+            let b = self.occupied.trailing_zeros() as usize;
+            let bucket = &mut self.buckets[b];
+            if bucket.len() <= SMALL_BUCKET {
+                // The common case: take the earliest event (the first, on a tie) out of a
+                // small lowest bucket, rather than splitting it.
+                let (i, time) = (0..bucket.len())
+                    .map(|i| (i, bucket[i].0))
+                    .min_by_key(|&(_, time)| time)
+                    .expect("occupied");
+                if time > until {
+                    return None;
+                }
+                let (_, event) = if i + 1 == bucket.len() {
+                    bucket.pop().expect("not empty")
+                } else {
+                    bucket.remove(i)
+                };
+                if bucket.is_empty() {
+                    // Buckets above stay valid relative to `time`.
+                    self.occupied &= !(1 << b);
+                    self.base = time;
+                }
+                self.len -= 1;
+                return Some((time, event));
+            }
+            let (b, earliest) = self.lowest_bucket()?;
+            if earliest > until {
+                return None;
+            }
+            self.split(b, earliest);
+        }
+        if self.base > until {
+            return None;
+        }
+        let event = self.front[self.front_head].take().expect("not popped yet");
+        self.front_head += 1;
+        self.len -= 1;
+        Some((self.base, event))
+    }
+
+    /// The lowest non-empty bucket and the earliest time in it.
+    fn lowest_bucket(&self) -> Option<(usize, Nanos)> {
+        if self.occupied == 0 {
+            return None;
+        }
+        let b = self.occupied.trailing_zeros() as usize;
+        let earliest = self.buckets[b].iter().map(|(t, _)| *t).min();
+        earliest.map(|t| (b, t))
+    }
+
+    /// Makes `earliest`, the earliest time in bucket `b` (the lowest non-empty one), the
+    /// base: its events come to the front, the others of the bucket move down to the
+    /// (empty) buckets below. Buckets above keep their place: their events differ from
+    /// `earliest` at the same bit as from the previous base.
+    #[inline(never)] // the uncommon path: keeps `pop_until` small enough to inline
+    fn split(&mut self, b: usize, earliest: Nanos) {
+        self.base = earliest;
+        let (below, from) = self.buckets.split_at_mut(b);
+        let mut occupied = self.occupied & !(1 << b);
+        for (time, event) in from[0].drain(..) {
+            if time == earliest {
+                self.front.push(Some(event));
+            } else {
+                let lower = bucket(time, earliest);
+                below[lower].push((time, event));
+                occupied |= 1 << lower;
+            }
+        }
+        self.occupied = occupied;
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 }
 
-/// Events scheduled a fixed delay ahead (network latencies, timeouts, backoffs), kept out
-/// of the main heap. Events of one delay are scheduled in time order, so each delay is a
-/// FIFO lane; a small heap orders the lanes by their fronts. Most events of a simulation
-/// have such delays; only those with random ones (work times, arrivals) need the big heap.
-pub struct Lanes<T> {
-    lanes: Vec<(Nanos, VecDeque<(Nanos, T)>)>,
-    /// `(front time, lane)` of every non-empty lane, earliest first.
-    fronts: BinaryHeap<Reverse<(Nanos, usize)>>,
+/// A FIFO lane of a [`Schedule`], for events a fixed delay ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lane(u32);
+
+/// What the queue of a [`Schedule`] holds: an event, or the front of a lane.
+enum Slot<E> {
+    Event(E),
+    LaneFront(u32),
 }
 
-impl<T> Default for Lanes<T> {
+/// Every pending event of a simulation, in an [`EventQueue`]. Events pushed a fixed delay
+/// ahead with [`Schedule::push_after`] come in time order for each delay, so each delay is
+/// a FIFO lane and only its front waits in the queue. The engine sends timeouts that way:
+/// most are obsolete (their call was answered) by the time they come up, and a lane drops
+/// them in bulk without ever ordering them.
+pub struct Schedule<E> {
+    queue: EventQueue<Slot<E>>,
+    /// The delay of each lane.
+    delays: Vec<Nanos>,
+    lanes: Vec<VecDeque<(Nanos, E)>>,
+}
+
+impl<E> Default for Schedule<E> {
     fn default() -> Self {
-        Lanes {
+        Schedule {
+            queue: EventQueue::default(),
+            delays: Vec::new(),
             lanes: Vec::new(),
-            fronts: BinaryHeap::new(),
         }
     }
 }
 
-impl<T> Lanes<T> {
-    /// Schedules `item` at `now + delay`; `now` must not go back in time between pushes.
-    ///
-    /// # Complexity
-    /// O(L) to find the delay's lane among L lanes (created on first use), then O(1)
-    /// amortised, or O(log L) when the lane was empty.
-    pub fn push_after(&mut self, now: Nanos, delay: Nanos, item: T) {
-        let lane = match self.lanes.iter().position(|(d, _)| *d == delay) {
+impl<E> Schedule<E> {
+    /// Schedules `event` at `time`, no earlier than the last event popped. O(1) amortised.
+    pub fn push_at(&mut self, time: Nanos, event: E) {
+        self.queue.push(time, Slot::Event(event));
+    }
+
+    /// The lane of events `delay` ahead, created on first use. O(L) for L lanes.
+    pub fn lane(&mut self, delay: Nanos) -> Lane {
+        let lane = match self.delays.iter().position(|&d| d == delay) {
             Some(lane) => lane,
             None => {
-                self.lanes.push((delay, VecDeque::new()));
+                self.delays.push(delay);
+                self.lanes.push(VecDeque::new());
                 self.lanes.len() - 1
             }
         };
-        let at = now + delay;
-        let queue = &mut self.lanes[lane].1;
+        Lane(lane as u32)
+    }
+
+    /// Schedules `event` on `lane`, its delay after `now`; `now` must not go back in time
+    /// between pushes on a lane. O(1) amortised.
+    #[inline]
+    pub fn push_on(&mut self, lane: Lane, now: Nanos, event: E) {
+        let at = now + self.delays[lane.0 as usize];
+        let queue = &mut self.lanes[lane.0 as usize];
         debug_assert!(queue.back().is_none_or(|(t, _)| *t <= at));
         if queue.is_empty() {
-            self.fronts.push(Reverse((at, lane)));
+            self.queue.push(at, Slot::LaneFront(lane.0));
         }
-        queue.push_back((at, item));
+        queue.push_back((at, event));
     }
 
-    /// The earliest scheduled time and its lane. O(1).
-    pub fn peek(&self) -> Option<(Nanos, usize)> {
-        self.fronts.peek().map(|Reverse(front)| *front)
+    /// Schedules `event` at `now + delay` on the delay's lane: [`Schedule::lane`], then
+    /// [`Schedule::push_on`].
+    pub fn push_after(&mut self, now: Nanos, delay: Nanos, event: E) {
+        let lane = self.lane(delay);
+        self.push_on(lane, now, event);
     }
 
-    /// Removes the earliest item, which is in `lane` (as [`Lanes::peek`] said). O(log L).
-    pub fn pop(&mut self, lane: usize) -> Option<(Nanos, T)> {
-        self.pop_dropping(lane, |_| false).map(|(item, _)| item)
+    /// The time of the earliest pending event, as [`EventQueue::peek_time`].
+    pub fn peek_time(&self) -> Option<Nanos> {
+        self.queue.peek_time()
     }
 
-    /// Like [`Lanes::pop`], and then drops the items right behind it in its lane for which
-    /// `obsolete` holds (timeouts of calls long answered), without ordering them again.
-    /// Returns the item and how many were dropped.
-    pub fn pop_dropping(
-        &mut self,
-        lane: usize,
-        obsolete: impl Fn(&T) -> bool,
-    ) -> Option<((Nanos, T), u64)> {
-        debug_assert_eq!(self.peek().map(|(_, l)| l), Some(lane));
-        self.fronts.pop();
-        let queue = &mut self.lanes[lane].1;
-        let item = queue.pop_front()?;
-        let mut dropped = 0;
-        while queue.front().is_some_and(|(_, next)| obsolete(next)) {
-            queue.pop_front();
-            dropped += 1;
+    /// Removes and returns the earliest pending event if it is at `until` or before, as
+    /// [`EventQueue::pop_until`]. When it comes from a lane, then drops the events right
+    /// behind it in the lane for which `obsolete` holds (timeouts of calls long answered),
+    /// without ordering them at all.
+    #[inline]
+    pub fn pop_until(&mut self, until: Nanos, obsolete: impl Fn(&E) -> bool) -> Option<(Nanos, E)> {
+        match self.queue.pop_until(until)? {
+            (time, Slot::Event(event)) => Some((time, event)),
+            (time, Slot::LaneFront(lane)) => {
+                let queue = &mut self.lanes[lane as usize];
+                let (at, event) = queue.pop_front().expect("a lane front is in its lane");
+                debug_assert_eq!(at, time);
+                while queue.front().is_some_and(|(_, next)| obsolete(next)) {
+                    queue.pop_front();
+                }
+                if let Some((next, _)) = queue.front() {
+                    self.queue.push(*next, Slot::LaneFront(lane));
+                }
+                Some((time, event))
+            }
         }
-        if let Some((next, _)) = queue.front() {
-            self.fronts.push(Reverse((*next, lane)));
-        }
-        Some((item, dropped))
-    }
-
-    pub fn len(&self) -> usize {
-        self.lanes.iter().map(|(_, q)| q.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fronts.is_empty()
+        self.queue.is_empty()
     }
 }
 
@@ -178,19 +312,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lanes_come_out_in_time_order() {
-        let mut lanes = Lanes::default();
-        lanes.push_after(0, 100, "slow@100");
-        lanes.push_after(5, 10, "fast@15");
-        lanes.push_after(95, 10, "fast@105");
-        let mut order = Vec::new();
-        while let Some((_, lane)) = lanes.peek() {
-            order.push(lanes.pop(lane).unwrap());
-        }
+    fn lanes_and_queue_come_out_in_time_order() {
+        let mut schedule = Schedule::default();
+        schedule.push_after(0, 100, "slow@100");
+        schedule.push_after(5, 10, "fast@15");
+        schedule.push_at(50, "random@50");
+        schedule.push_after(95, 10, "fast@105");
+        let order: Vec<_> =
+            std::iter::from_fn(|| schedule.pop_until(Nanos::MAX, |_| false)).collect();
         assert_eq!(
             order,
-            vec![(15, "fast@15"), (100, "slow@100"), (105, "fast@105")]
+            vec![
+                (15, "fast@15"),
+                (50, "random@50"),
+                (100, "slow@100"),
+                (105, "fast@105")
+            ]
         );
+    }
+
+    #[test]
+    fn obsolete_events_behind_a_lane_front_are_dropped() {
+        let mut schedule = Schedule::default();
+        for (now, name) in [(0, "a"), (1, "stale"), (2, "stale"), (3, "b")] {
+            schedule.push_after(now, 10, name);
+        }
+        let order: Vec<_> =
+            std::iter::from_fn(|| schedule.pop_until(Nanos::MAX, |e| *e == "stale")).collect();
+        assert_eq!(order, vec![(10, "a"), (13, "b")]);
     }
 
     #[test]
@@ -208,9 +357,81 @@ mod tests {
         );
     }
 
+    /// Against a sort by `(time, push order)`, with pushes interleaved with pops as a
+    /// simulation does them (never before the last pop).
+    #[test]
+    fn matches_a_stable_sort_under_interleaved_pushes() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut queue = EventQueue::default();
+        let mut reference: Vec<(Nanos, u64)> = Vec::new();
+        let mut now = 0;
+        for id in 0..20_000u64 {
+            // Many ties: times on a coarse grid, at varied distances.
+            let time = now + (next() % 64) * (1 << (next() % 20));
+            queue.push(time, id);
+            reference.push((time, id));
+            if next() % 3 == 0 {
+                reference.sort_by_key(|&(t, id)| (t, id));
+                let expected = reference.remove(0);
+                assert_eq!(queue.pop(), Some(expected));
+                now = expected.0;
+            }
+        }
+        reference.sort_by_key(|&(t, id)| (t, id));
+        let rest: Vec<_> = std::iter::from_fn(|| queue.pop()).collect();
+        assert_eq!(rest, reference);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn an_event_not_due_yet_lets_earlier_ones_in() {
+        let mut queue = EventQueue::default();
+        queue.push(0, "start");
+        queue.push(100, "late");
+        assert_eq!(queue.pop_until(10), Some((0, "start")));
+        assert_eq!(queue.pop_until(10), None);
+        queue.push(50, "early");
+        assert_eq!(queue.peek_time(), Some(50));
+        assert_eq!(queue.pop(), Some((50, "early")));
+        assert_eq!(queue.pop(), Some((100, "late")));
+    }
+
     #[test]
     fn unit_conversions_round() {
         assert_eq!(secs(1.5), 1_500_000_000);
         assert_eq!(millis(0.5), 500_000);
+    }
+
+    #[test]
+    fn rounding_to_nanos_is_rounding() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut samples = vec![
+            0.0,
+            0.5,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            -0.5,
+            -3.7,
+            f64::NAN,
+            4503599627370497.0,
+            1e30,
+        ];
+        for _ in 0..10_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let scale = 10f64.powi((state % 18) as i32);
+            samples.push((state >> 11) as f64 / (1u64 << 53) as f64 * scale);
+        }
+        for x in samples {
+            assert_eq!(round_to_nanos(x), x.round() as Nanos, "{x}");
+        }
     }
 }

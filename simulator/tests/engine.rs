@@ -65,6 +65,45 @@ fn same_seed_same_figures() {
 }
 
 #[test]
+fn a_request_never_calls_a_service_already_on_its_path() {
+    // a → b → c → a, and c → d → b: a request entering at a visits a, b, c and d once
+    // each; c's call to a and d's call to b are skipped (a and b are on their paths).
+    // `e → a` is outside the cycle: e is never on the path, so a request entering at e
+    // visits e, a, b, c, d.
+    let mut engine = Engine::new(
+        topology(
+            r#"{"name": "loops", "services": [
+                {"name": "a", "ingress_rps": 20}, {"name": "b"}, {"name": "c"},
+                {"name": "d"}, {"name": "e", "ingress_rps": 10}],
+              "dependencies": [
+                {"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "c", "to": "a"},
+                {"from": "c", "to": "d"}, {"from": "d", "to": "b"}, {"from": "e", "to": "a"}]}"#,
+        ),
+        5,
+    );
+    engine.run_until(secs(30.0));
+    let window = engine.take_window();
+    let ended: Vec<u64> = window
+        .entries
+        .iter()
+        .map(|e| e.successes + e.failures)
+        .collect();
+    let (at_a, at_e) = (ended[0], ended[1]);
+    assert!(at_a > 500 && at_e > 250, "{ended:?}");
+    assert!(window.entries.iter().all(|e| e.failures == 0));
+    let executions: Vec<u64> = window.services.iter().map(|s| s.successes).collect();
+    // Each service runs once per request through it (in-flight ones may add a few).
+    let requests = at_a + at_e;
+    for (name, done) in ["a", "b", "c", "d"].iter().zip(&executions) {
+        assert!(
+            (requests..requests + 5).contains(done),
+            "{name} ran {done} times for {requests} requests"
+        );
+    }
+    assert!((at_e..at_e + 5).contains(&executions[4]));
+}
+
+#[test]
 fn killing_a_required_store_takes_entries_down_and_revive_recovers() {
     let mut engine = Engine::new(templates::demo(), 1);
     assert!(availability_until(&mut engine, 10.0) > 0.999);

@@ -16,19 +16,18 @@ mod routing;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use rustc_hash::FxHashMap;
-use std::sync::Arc;
-
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 pub use breaker::BreakerState;
 use breaker::{Admission, CircuitBreaker};
-use routing::{Client, Resolution, Router};
+use routing::{Channel, Router};
 
 use crate::fault::{Fault, FaultError, FaultKind};
 use crate::measure::Window;
-use crate::queue::{EventQueue, Lanes, Nanos, millis, secs};
+use crate::queue::{Lane, NANOS_PER_SEC, Nanos, Schedule, millis, round_to_nanos, secs};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
 
 /// Identifies an injected fault for its whole life (listing and reverting).
@@ -36,9 +35,10 @@ pub type FaultId = u64;
 
 /// How long outside clients wait for an answer before counting the request as failed.
 pub const OUTSIDE_TIMEOUT_S: f64 = 10.0;
+const OUTSIDE_TIMEOUT: Nanos = OUTSIDE_TIMEOUT_S as Nanos * 1_000_000_000;
 
-type JobId = usize;
-type CallId = usize;
+type JobId = u32;
+type CallId = u32;
 
 /// The routing infrastructure components, by index.
 pub const COMPONENTS: [&str; 3] = ["dns", "lb", "registry"];
@@ -96,17 +96,25 @@ struct ServiceModel {
     calls: Vec<usize>,
     /// Index among entry points, if outside clients call this service.
     entry: Option<usize>,
+    /// The channel of its outside clients, if it is an entry.
+    outside_channel: Option<Channel>,
     /// Zone index of each instance.
     zones: Vec<String>,
 }
 
 struct DependencyModel {
     to: usize,
+    /// The channel of the caller's first instance; instance `i` uses `first_channel + i`.
+    first_channel: Channel,
+    /// Whether the callee can call the caller back, directly or not: only then can it be on
+    /// the caller's call path already.
+    may_loop: bool,
     whole_calls: u32,
     extra_call_chance: f64,
     required: bool,
     half_latency: Nanos,
-    timeout: Nanos,
+    /// The schedule's lane for this dependency's timeouts.
+    timeout_lane: Lane,
     retries: u32,
     backoff: Nanos,
 }
@@ -160,31 +168,85 @@ struct Link {
     breaker: Option<CircuitBreaker>,
 }
 
-/// A request's path through the services, newest first; shared by the calls it makes.
+type PathId = u32;
+const NO_PATH: PathId = PathId::MAX;
+
+/// One step of a request's path through the services, linked to the step before it.
 struct PathNode {
-    service: usize,
-    parent: Option<Arc<PathNode>>,
+    service: u32,
+    parent: PathId,
+    /// Jobs and nodes holding this node.
+    holders: u32,
 }
 
-fn on_path(mut node: Option<&Arc<PathNode>>, service: usize) -> bool {
-    while let Some(n) = node {
-        if n.service == service {
-            return true;
+/// Requests' paths through the services, newest step first: the jobs of one request share
+/// the steps they have in common. Nodes are counted by their holders and reused once free,
+/// so a call allocates nothing.
+#[derive(Default)]
+struct Paths {
+    nodes: Vec<PathNode>,
+    free: Vec<PathId>,
+}
+
+impl Paths {
+    /// A path of `service` after `parent` (or alone, for `NO_PATH`), held once.
+    fn extend(&mut self, parent: PathId, service: usize) -> PathId {
+        if parent != NO_PATH {
+            self.nodes[parent as usize].holders += 1;
         }
-        node = n.parent.as_ref();
+        let node = PathNode {
+            service: service as u32,
+            parent,
+            holders: 1,
+        };
+        match self.free.pop() {
+            Some(id) => {
+                self.nodes[id as usize] = node;
+                id
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as PathId
+            }
+        }
     }
-    false
+
+    /// Whether `service` is on `path`.
+    fn contains(&self, mut path: PathId, service: usize) -> bool {
+        while path != NO_PATH {
+            let node = &self.nodes[path as usize];
+            if node.service as usize == service {
+                return true;
+            }
+            path = node.parent;
+        }
+        false
+    }
+
+    /// Lets go of one hold on `path`, freeing the steps no one holds any more.
+    fn release(&mut self, mut path: PathId) {
+        while path != NO_PATH {
+            let node = &mut self.nodes[path as usize];
+            node.holders -= 1;
+            if node.holders > 0 {
+                return;
+            }
+            self.free.push(path);
+            path = node.parent;
+        }
+    }
 }
 
 /// One execution of a service at one instance, answering call attempt `token` of `call`.
 struct Job {
-    service: usize,
-    instance: usize,
+    service: u32,
+    instance: u32,
     epoch: u32,
     call: CallId,
     token: u64,
     arrived: Nanos,
-    path: Arc<PathNode>,
+    /// Its service and those of the jobs waiting for it, held by this job.
+    path: PathId,
     pending_calls: u32,
     failed: bool,
     /// Whether the job took a concurrency slot (it started its work).
@@ -196,23 +258,25 @@ struct Call {
     /// The job waiting for it; `None` for an outside request.
     job: Option<JobId>,
     /// The dependency it goes over; `None` for an outside request.
-    dependency: Option<usize>,
-    to: usize,
-    client: Client,
+    dependency: Option<u32>,
+    to: u32,
+    /// The caller's channel to `to`.
+    channel: Channel,
     attempt: u32,
     /// Identifies the attempt in flight; answers to older attempts are ignored.
     token: u64,
     started: Nanos,
     admission: Admission,
     /// Instance the attempt in flight went to.
-    target: Option<usize>,
+    target: Option<u32>,
     /// Whether the attempt in flight went through the load balancer.
     via_lb: bool,
 }
 
+/// 16 bytes: ids are `u32`, so the queues move little memory.
 enum Event {
     Ingress {
-        service: usize,
+        service: u32,
     },
     Arrive {
         job: JobId,
@@ -230,14 +294,14 @@ enum Event {
     },
     Probe,
     RegistryExpire {
-        service: usize,
-        instance: usize,
+        service: u32,
+        instance: u32,
         epoch: u32,
     },
     RegistryResync,
     Publish {
-        service: usize,
-        instance: usize,
+        service: u32,
+        instance: u32,
         present: bool,
     },
     FaultStart {
@@ -251,14 +315,17 @@ enum Event {
     },
     MonkeyRevive {
         id: FaultId,
-        victim: (usize, usize),
+        /// The instance to revive, numbered across services (see `Engine::instance_number`).
+        victim: u32,
     },
 }
+
+const _: () = assert!(std::mem::size_of::<Event>() == 16);
 
 /// What routing decided for one call attempt.
 enum Route {
     /// Go to this instance, `extra` nanoseconds later each way (the load balancer's hop).
-    Instance { instance: usize, extra: Nanos },
+    Instance { instance: u32, extra: Nanos },
     /// Fails after `delay` (connection refused, no instance known, resolver down).
     Refused { delay: Nanos },
     /// Never answered: the caller times out (a hung router).
@@ -276,16 +343,24 @@ pub struct Engine {
     components: [InstanceFaults; 3],
     mode: RoutingMode,
     router: Router,
-    cursors: FxHashMap<(Client, usize), usize>,
+    /// Each channel's round-robin position.
+    cursors: Vec<usize>,
+    /// Scratch list of instances a smart client may call while it has ejections.
+    usable: Vec<u32>,
+    /// Number of the first instance of each service, counting across services.
+    first_instance: Vec<u32>,
     lb_half_latency: Nanos,
-    /// Events a fixed delay ahead (latencies, timeouts, backoffs); `queue` has the rest.
-    lanes: Lanes<Event>,
     busy_slots: Vec<u32>,
     busy_since: Vec<Nanos>,
     jobs: Slab<Job>,
     calls: Slab<Call>,
+    /// Call paths, kept only if some service can call itself back (else no call is ever
+    /// skipped for being on its path).
+    paths: Paths,
+    track_paths: bool,
     next_token: u64,
-    queue: EventQueue<Event>,
+    schedule: Schedule<Event>,
+    outside_timeout_lane: Lane,
     rng: Pcg64Mcg,
     now: Nanos,
     window: Window,
@@ -320,27 +395,57 @@ impl Engine {
                     entries.push(i);
                     entries.len() - 1
                 }),
+                outside_channel: None,
                 zones: (1..=s.replicas).map(|k| s.zone_of(k).to_string()).collect(),
             })
             .collect();
-        let dependencies = topology
+        // Services that call each other in a cycle share a strongly connected component.
+        let mut graph = DiGraph::<(), ()>::new();
+        let nodes: Vec<_> = (0..topology.services.len())
+            .map(|_| graph.add_node(()))
+            .collect();
+        for dep in &topology.dependencies {
+            let (from, to) = (index[dep.from.as_str()], index[dep.to.as_str()]);
+            graph.add_edge(nodes[from], nodes[to], ());
+        }
+        let mut component = vec![0; topology.services.len()];
+        for (c, members) in tarjan_scc(&graph).iter().enumerate() {
+            for node in members {
+                component[node.index()] = c;
+            }
+        }
+        let mut schedule = Schedule::default();
+        let outside_timeout_lane = schedule.lane(OUTSIDE_TIMEOUT);
+        // Channels: one per calling instance and dependency, then one per entry.
+        let mut channels: Channel = 0;
+        let dependencies: Vec<DependencyModel> = topology
             .dependencies
             .iter()
             .enumerate()
             .map(|(d, dep)| {
-                services[index[dep.from.as_str()]].calls.push(d);
+                let (from, to) = (index[dep.from.as_str()], index[dep.to.as_str()]);
+                services[from].calls.push(d);
+                let first_channel = channels;
+                channels += topology.services[from].replicas;
                 DependencyModel {
-                    to: index[dep.to.as_str()],
+                    to,
+                    first_channel,
+                    may_loop: component[from] == component[to],
                     whole_calls: dep.calls.floor() as u32,
                     extra_call_chance: dep.calls.fract(),
                     required: dep.required,
                     half_latency: millis(dep.latency_ms / 2.0),
-                    timeout: millis(dep.timeout_ms),
+                    timeout_lane: schedule.lane(millis(dep.timeout_ms)),
                     retries: dep.retries,
                     backoff: millis(dep.retry_backoff_ms),
                 }
             })
             .collect();
+        for &service in &entries {
+            services[service].outside_channel = Some(channels);
+            channels += 1;
+        }
+        let track_paths = dependencies.iter().any(|d| d.may_loop);
         let links = topology
             .dependencies
             .iter()
@@ -365,7 +470,15 @@ impl Engine {
             .collect();
         let n = topology.services.len();
         let window = Window::new(start, n, entries.len(), topology.dependencies.len());
-        let router = Router::new(&topology.routing, &replicas);
+        let router = Router::new(&topology.routing, &replicas, channels as usize);
+        let first_instance = replicas
+            .iter()
+            .scan(0, |next, &r| {
+                let first = *next;
+                *next += r;
+                Some(first)
+            })
+            .collect();
         let mut engine = Engine {
             services,
             dependencies,
@@ -375,14 +488,18 @@ impl Engine {
             mode: topology.routing.mode,
             lb_half_latency: millis(topology.routing.lb_latency_ms / 2.0),
             router,
-            cursors: FxHashMap::default(),
-            lanes: Lanes::default(),
+            cursors: vec![0; channels as usize],
+            usable: Vec::new(),
+            first_instance,
             busy_slots: vec![0; n],
             busy_since: vec![start; n],
             jobs: Slab::default(),
             calls: Slab::default(),
+            paths: Paths::default(),
+            track_paths,
             next_token: 0,
-            queue: EventQueue::default(),
+            schedule,
+            outside_timeout_lane,
             rng: Pcg64Mcg::seed_from_u64(seed),
             now: start,
             window,
@@ -395,10 +512,15 @@ impl Engine {
         };
         for service in engine.entries.clone() {
             let first = start + engine.interarrival(service);
-            engine.queue.push(first, Event::Ingress { service });
+            engine.schedule.push_at(
+                first,
+                Event::Ingress {
+                    service: service as u32,
+                },
+            );
         }
         let first_probe = start + engine.router.checker.interval;
-        engine.queue.push(first_probe, Event::Probe);
+        engine.schedule.push_at(first_probe, Event::Probe);
         engine
     }
 
@@ -448,7 +570,7 @@ impl Engine {
             self.mode = mode;
             self.topology.routing.mode = mode;
             self.router.forget_clients();
-            self.cursors.clear();
+            self.cursors.fill(0);
         }
     }
 
@@ -491,10 +613,11 @@ impl Engine {
                 next.start_fault(id);
             } else {
                 let start = next.faults[&id].start;
-                next.queue.push(start, Event::FaultStart { id });
+                next.schedule.push_at(start, Event::FaultStart { id });
             }
             if let Some(end) = end {
-                next.queue.push(end.max(next.now), Event::FaultEnd { id });
+                next.schedule
+                    .push_at(end.max(next.now), Event::FaultEnd { id });
             }
         }
         next.events = self.events;
@@ -556,34 +679,23 @@ impl Engine {
     /// Processes every event up to and including time `until`, then sets the clock to it.
     pub fn run_until(&mut self, until: Nanos) {
         loop {
-            let event_at = self.queue.peek_time().unwrap_or(Nanos::MAX);
-            match self.lanes.peek() {
-                // On a tie the heap goes first: any fixed order keeps runs reproducible.
-                Some((at, lane)) if at < event_at && at <= until => {
-                    // Timeouts of attempts already answered would be ignored: drop them
-                    // in bulk rather than one event at a time.
-                    let calls = &self.calls;
-                    let stale = |event: &Event| match event {
-                        Event::CallDone {
-                            call,
-                            token,
-                            ok: false,
-                        } => calls.get(*call).is_none_or(|c| c.token != *token),
-                        _ => false,
-                    };
-                    let ((_, event), _) = self.lanes.pop_dropping(lane, stale).expect("peeked");
-                    self.now = at;
-                    self.events += 1;
-                    self.handle(event);
-                }
-                _ if event_at <= until => {
-                    let (time, event) = self.queue.pop().expect("peeked");
-                    self.now = time;
-                    self.events += 1;
-                    self.handle(event);
-                }
-                _ => break,
-            }
+            // Timeouts of attempts already answered would be ignored: the schedule drops
+            // them in bulk rather than one event at a time.
+            let calls = &self.calls;
+            let stale = |event: &Event| match event {
+                Event::CallDone {
+                    call,
+                    token,
+                    ok: false,
+                } => calls.get(*call).is_none_or(|c| c.token != *token),
+                _ => false,
+            };
+            let Some((time, event)) = self.schedule.pop_until(until, stale) else {
+                break;
+            };
+            self.now = time;
+            self.events += 1;
+            self.handle(event);
         }
         self.now = self.now.max(until);
     }
@@ -625,10 +737,10 @@ impl Engine {
         if start == self.now {
             self.start_fault(id);
         } else {
-            self.queue.push(start, Event::FaultStart { id });
+            self.schedule.push_at(start, Event::FaultStart { id });
         }
         if let Some(end) = end {
-            self.queue.push(end, Event::FaultEnd { id });
+            self.schedule.push_at(end, Event::FaultEnd { id });
         }
         Ok(id)
     }
@@ -667,7 +779,8 @@ impl Engine {
         };
         let u: f64 = self.rng.random();
         let wait = secs(-(1.0 - u).ln() * mean);
-        self.queue.push(self.now + wait, Event::MonkeyStrike { id });
+        self.schedule
+            .push_at(self.now + wait, Event::MonkeyStrike { id });
     }
 
     /// The monkey of fault `id` kills a random instance of its targets.
@@ -690,8 +803,9 @@ impl Engine {
         if !active.victims.contains(&victim) {
             active.victims.push(victim);
         }
-        self.queue
-            .push(self.now + secs(down_s), Event::MonkeyRevive { id, victim });
+        let victim = self.instance_number(victim);
+        self.schedule
+            .push_at(self.now + secs(down_s), Event::MonkeyRevive { id, victim });
         self.schedule_strike(id);
         self.refresh_faults();
     }
@@ -799,7 +913,7 @@ impl Engine {
         if registry_was_down && !self.registry_down() {
             // A restarted registry relearns the world from the next round of heartbeats.
             let at = self.now + self.router.registry.heartbeat;
-            self.queue.push(at, Event::RegistryResync);
+            self.schedule.push_at(at, Event::RegistryResync);
         }
         for (s, list) in instance_faults.into_iter().enumerate() {
             for (i, new) in list.into_iter().enumerate() {
@@ -836,11 +950,11 @@ impl Engine {
         let heartbeat = self.router.registry.heartbeat;
         let since_last = (self.rng.random::<f64>() * heartbeat as f64) as Nanos;
         let expiry = (self.now + self.router.registry.ttl).saturating_sub(since_last);
-        self.queue.push(
+        self.schedule.push_at(
             expiry.max(self.now),
             Event::RegistryExpire {
-                service,
-                instance,
+                service: service as u32,
+                instance: instance as u32,
                 epoch,
             },
         );
@@ -855,20 +969,33 @@ impl Engine {
 
     fn publish(&mut self, service: usize, instance: usize, present: bool) {
         let propagation = self.router.registry.propagation;
-        self.lanes.push_after(
-            self.now,
-            propagation,
+        self.schedule.push_at(
+            self.now + propagation,
             Event::Publish {
-                service,
-                instance,
+                service: service as u32,
+                instance: instance as u32,
                 present,
             },
         );
     }
 
+    /// `instance` of `service` numbered across services, for compact events.
+    fn instance_number(&self, (service, instance): (usize, usize)) -> u32 {
+        self.first_instance[service] + instance as u32
+    }
+
+    /// The `(service, instance)` numbered `number` by [`Engine::instance_number`].
+    fn numbered_instance(&self, number: u32) -> (usize, usize) {
+        let service = self
+            .first_instance
+            .partition_point(|&first| first <= number)
+            - 1;
+        (service, (number - self.first_instance[service]) as usize)
+    }
+
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Ingress { service } => self.ingress(service),
+            Event::Ingress { service } => self.ingress(service as usize),
             Event::Arrive { job } => self.arrive(job),
             Event::WorkDone { job } => self.work_done(job),
             Event::CallStart { call } => self.call_start(call),
@@ -879,6 +1006,7 @@ impl Engine {
                 instance,
                 epoch,
             } => {
+                let (service, instance) = (service as usize, instance as usize);
                 let state = &self.instances[service][instance];
                 let still_dead = state.faults.down && state.epoch == epoch;
                 if still_dead
@@ -905,13 +1033,17 @@ impl Engine {
                 service,
                 instance,
                 present,
-            } => self.router.registry.publish(service, instance, present),
+            } => self
+                .router
+                .registry
+                .publish(service as usize, instance as usize, present),
             Event::FaultStart { id } => self.start_fault(id),
             Event::FaultEnd { id } => {
                 self.revert(id);
             }
             Event::MonkeyStrike { id } => self.strike(id),
             Event::MonkeyRevive { id, victim } => {
+                let victim = self.numbered_instance(victim);
                 if let Some(active) = self.faults.get_mut(&id) {
                     active.victims.retain(|v| *v != victim);
                     self.refresh_faults();
@@ -929,24 +1061,28 @@ impl Engine {
             }
         }
         let next = self.now + self.router.checker.interval;
-        self.queue.push(next, Event::Probe);
+        self.schedule.push_at(next, Event::Probe);
     }
 
     /// An outside request reaches entry `service`; the next one is scheduled.
     fn ingress(&mut self, service: usize) {
         let next = self.now + self.interarrival(service);
-        self.queue.push(next, Event::Ingress { service });
-        let entry = self.services[service]
-            .entry
-            .expect("ingress only at entries");
+        self.schedule.push_at(
+            next,
+            Event::Ingress {
+                service: service as u32,
+            },
+        );
+        let model = &self.services[service];
+        let (Some(entry), Some(channel)) = (model.entry, model.outside_channel) else {
+            unreachable!("ingress only at entries");
+        };
         self.window.entries[entry].arrivals += 1;
         let call = self.calls.insert(Call {
             job: None,
             dependency: None,
-            to: service,
-            client: Client::Outside {
-                service: service as u32,
-            },
+            to: service as u32,
+            channel,
             attempt: 0,
             token: 0,
             started: self.now,
@@ -960,7 +1096,7 @@ impl Engine {
     fn arrive(&mut self, job_id: JobId) {
         let job = &mut self.jobs[job_id];
         job.arrived = self.now;
-        let (service, instance) = (job.service, job.instance);
+        let (service, instance) = (job.service as usize, job.instance as usize);
         self.hops += 1;
         self.window.services[service].arrivals += 1;
         let state = &self.instances[service][instance];
@@ -968,7 +1104,7 @@ impl Engine {
             Liveness::Down => return self.finish(job_id, false), // connection refused
             Liveness::Hung => {
                 // Accepted, never answered: the caller times out.
-                self.jobs.remove(job_id);
+                self.remove_job(job_id);
                 return;
             }
             Liveness::Up => {}
@@ -985,54 +1121,52 @@ impl Engine {
         }
     }
 
+    #[inline(always)]
     fn start_work(&mut self, job_id: JobId) {
-        let service = self.jobs[job_id].service;
-        let instance = self.jobs[job_id].instance;
+        let job = &mut self.jobs[job_id];
+        job.holds_slot = true;
+        let (service, instance) = (job.service as usize, job.instance as usize);
         self.account_busy(service);
-        self.jobs[job_id].holds_slot = true;
         self.instances[service][instance].busy += 1;
         self.busy_slots[service] += 1;
         let slow = self.instances[service][instance].faults.slow;
         let work = self.work_time(service, slow);
-        self.queue
-            .push(self.now + work, Event::WorkDone { job: job_id });
+        self.schedule
+            .push_at(self.now + work, Event::WorkDone { job: job_id });
     }
 
     fn work_done(&mut self, job_id: JobId) {
         let job = &self.jobs[job_id];
-        let service = job.service;
-        let instance = &self.instances[service][job.instance];
-        if instance.epoch != job.epoch {
+        let (service, instance, path) = (job.service as usize, job.instance, job.path);
+        let state = &self.instances[service][instance as usize];
+        if state.epoch != job.epoch {
             return self.finish(job_id, false);
         }
         let own_errors = self.services[service].error_rate;
-        let fault_errors = instance.faults.errors;
+        let fault_errors = state.faults.errors;
         if (own_errors > 0.0 && self.rng.random::<f64>() < own_errors)
             || (fault_errors > 0.0 && self.rng.random::<f64>() < fault_errors)
         {
             return self.finish(job_id, false);
         }
-        let client = Client::Instance {
-            service: service as u32,
-            instance: job.instance as u32,
-        };
         let mut pending = 0;
         for i in 0..self.services[service].calls.len() {
             let dependency = self.services[service].calls[i];
             let model = &self.dependencies[dependency];
             let to = model.to;
-            if on_path(Some(&self.jobs[job_id].path), to) {
+            if model.may_loop && self.paths.contains(path, to) {
                 continue;
             }
+            let channel = model.first_channel + instance;
             let extra =
                 model.extra_call_chance > 0.0 && self.rng.random::<f64>() < model.extra_call_chance;
             let count = model.whole_calls + u32::from(extra);
             for _ in 0..count {
                 let call = self.calls.insert(Call {
                     job: Some(job_id),
-                    dependency: Some(dependency),
-                    to,
-                    client,
+                    dependency: Some(dependency as u32),
+                    to: to as u32,
+                    channel,
                     attempt: 0,
                     token: 0,
                     started: self.now,
@@ -1050,15 +1184,15 @@ impl Engine {
         }
     }
 
-    /// `(one-way latency, timeout, retries, backoff)` of a call.
-    fn call_terms(&self, call: &Call) -> (Nanos, Nanos, u32, Nanos) {
+    /// `(one-way latency, lane of timeouts)` of a call.
+    fn call_terms(&self, call: &Call) -> (Nanos, Lane) {
         match call.dependency {
             Some(d) => {
-                let model = &self.dependencies[d];
-                let half = model.half_latency + self.links[d].extra_half_latency;
-                (half, model.timeout, model.retries, model.backoff)
+                let d = d as usize;
+                let half = self.dependencies[d].half_latency + self.links[d].extra_half_latency;
+                (half, self.dependencies[d].timeout_lane)
             }
-            None => (0, secs(OUTSIDE_TIMEOUT_S), 0, 0),
+            None => (0, self.outside_timeout_lane),
         }
     }
 
@@ -1068,8 +1202,9 @@ impl Engine {
         let token = self.next_token;
         self.next_token += 1;
         let call = &self.calls[call_id];
-        let (half, timeout, _, _) = self.call_terms(call);
-        let (dependency, to, client) = (call.dependency, call.to, call.client);
+        let (half, timeout) = self.call_terms(call);
+        let now = self.now;
+        let (dependency, to, channel) = (call.dependency, call.to as usize, call.channel);
         let done = |ok| Event::CallDone {
             call: call_id,
             token,
@@ -1077,6 +1212,7 @@ impl Engine {
         };
         let mut admission = Admission::Allowed;
         if let Some(d) = dependency {
+            let d = d as usize;
             self.window.links[d].calls += 1;
             let link = &mut self.links[d];
             if let Some(breaker) = &mut link.breaker {
@@ -1086,23 +1222,22 @@ impl Engine {
                 let call = &mut self.calls[call_id];
                 (call.token, call.admission, call.target) = (token, admission, None);
                 // An open breaker fails at once; a partition swallows the call.
-                let delay = if link.partitioned && admission != Admission::Rejected {
-                    timeout
+                if link.partitioned && admission != Admission::Rejected {
+                    self.schedule.push_on(timeout, now, done(false));
                 } else {
-                    0
-                };
-                self.lanes.push_after(self.now, delay, done(false));
+                    self.schedule.push_at(self.now, done(false));
+                }
                 return;
             }
             let errors = link.errors;
             if errors > 0.0 && self.rng.random::<f64>() < errors {
                 let call = &mut self.calls[call_id];
                 (call.token, call.admission, call.target) = (token, admission, None);
-                self.lanes.push_after(self.now, 2 * half, done(false));
+                self.schedule.push_at(self.now + 2 * half, done(false));
                 return;
             }
         }
-        let route = self.route(client, to);
+        let route = self.route(channel, to);
         let call = &mut self.calls[call_id];
         call.token = token;
         call.admission = admission;
@@ -1110,22 +1245,26 @@ impl Engine {
         match route {
             Route::Refused { delay } => {
                 call.target = None;
-                self.lanes.push_after(self.now, delay, done(false));
+                self.schedule.push_at(self.now + delay, done(false));
             }
             Route::Blackhole => {
                 call.target = None;
-                self.lanes.push_after(self.now, timeout, done(false));
+                self.schedule.push_on(timeout, now, done(false));
             }
             Route::Instance { instance, extra } => {
                 call.target = Some(instance);
-                let parent_path = call.job.map(|job| self.jobs[job].path.clone());
-                let path = Arc::new(PathNode {
-                    service: to,
-                    parent: parent_path,
-                });
-                let epoch = self.instances[to][instance].epoch;
+                let parent_path = match call.job {
+                    Some(job) => self.jobs[job].path,
+                    None => NO_PATH,
+                };
+                let path = if self.track_paths {
+                    self.paths.extend(parent_path, to)
+                } else {
+                    NO_PATH
+                };
+                let epoch = self.instances[to][instance as usize].epoch;
                 let child = self.jobs.insert(Job {
-                    service: to,
+                    service: to as u32,
                     instance,
                     epoch,
                     call: call_id,
@@ -1136,20 +1275,23 @@ impl Engine {
                     failed: false,
                     holds_slot: false,
                 });
-                self.lanes
-                    .push_after(self.now, half + extra, Event::Arrive { job: child });
-                self.lanes.push_after(self.now, timeout, done(false));
+                self.schedule
+                    .push_at(self.now + half + extra, Event::Arrive { job: child });
+                self.schedule.push_on(timeout, now, done(false));
             }
         }
     }
 
-    /// Which instance of `service` a call from `client` goes to, by the routing mode.
-    fn route(&mut self, client: Client, service: usize) -> Route {
+    /// Which instance of `service` a call over `channel` goes to, by the routing mode.
+    fn route(&mut self, channel: Channel, service: usize) -> Route {
         let now = self.now;
-        let count = self.instances[service].len();
         let instances = &self.instances[service];
-        let load = |i: usize| instances[i].busy + instances[i].waiting.len() as u32;
-        let cursor = self.cursors.entry((client, service)).or_insert(0);
+        let load = |i: u32| {
+            let instance = &instances[i as usize];
+            instance.busy + instance.waiting.len() as u32
+        };
+        let cursor = &mut self.cursors[channel as usize];
+        let balancer = self.router.balancer;
         match self.mode {
             RoutingMode::Lb => {
                 let lb = self.components[LB];
@@ -1159,9 +1301,8 @@ impl Engine {
                 if lb.hung {
                     return Route::Blackhole;
                 }
-                let healthy = self.router.checker.healthy(service);
-                let balancer = Some(self.router.balancer);
-                match choose(count, balancer, cursor, &mut self.rng, |i| healthy[i], load) {
+                let healthy = self.router.checker.healthy_list(service);
+                match choose(healthy, balancer, cursor, &mut self.rng, load) {
                     Some(instance) => Route::Instance {
                         instance,
                         extra: self.lb_half_latency,
@@ -1175,36 +1316,33 @@ impl Engine {
             RoutingMode::Dns => {
                 let dns = self.components[DNS];
                 let answers = !dns.down && !dns.hung;
-                match self.router.resolve(client, service, now, answers) {
-                    Resolution::Failed => Route::Refused { delay: 0 },
-                    Resolution::Listed(listed) => {
-                        match choose(count, None, cursor, &mut self.rng, |i| listed[i], load) {
-                            Some(instance) => Route::Instance { instance, extra: 0 },
-                            None => Route::Refused { delay: 0 },
-                        }
-                    }
+                let Some(listed) = self.router.resolve(channel, service, now, answers) else {
+                    return Route::Refused { delay: 0 };
+                };
+                // DNS clients balance round-robin over their cached answer.
+                match choose(listed, Balancer::RoundRobin, cursor, &mut self.rng, load) {
+                    Some(instance) => Route::Instance { instance, extra: 0 },
+                    None => Route::Refused { delay: 0 },
                 }
             }
             RoutingMode::Smart => {
-                let published = self.router.registry.published(service);
                 let router = &self.router;
-                let usable = |i: usize| published[i] && !router.ejected(client, service, i, now);
-                // Envoy's panic mode: with every listed instance ejected, ignore ejections.
-                let any_usable = (0..count).any(usable);
-                let balancer = Some(router.balancer);
-                let pick = if any_usable {
-                    choose(count, balancer, cursor, &mut self.rng, usable, load)
-                } else {
-                    choose(
-                        count,
-                        balancer,
-                        cursor,
-                        &mut self.rng,
-                        |i| published[i],
-                        load,
-                    )
-                };
-                match pick {
+                let published = router.registry.published_list(service);
+                let mut candidates = published;
+                if router.any_ejected(now) {
+                    self.usable.clear();
+                    self.usable.extend(
+                        published
+                            .iter()
+                            .filter(|&&i| !router.ejected(channel, i, now)),
+                    );
+                    // Envoy's panic mode: with every listed instance ejected, ignore
+                    // ejections.
+                    if !self.usable.is_empty() {
+                        candidates = &self.usable;
+                    }
+                }
+                match choose(candidates, balancer, cursor, &mut self.rng, load) {
                     Some(instance) => Route::Instance { instance, extra: 0 },
                     None => Route::Refused { delay: 0 },
                 }
@@ -1220,9 +1358,13 @@ impl Engine {
         if call.token != token {
             return;
         }
-        let (_, _, retries, backoff) = self.call_terms(call);
         let call = &mut self.calls[call_id];
-        let (dependency, to, client, target) = (call.dependency, call.to, call.client, call.target);
+        let (dependency, to, channel, target) = (
+            call.dependency.map(|d| d as usize),
+            call.to as usize,
+            call.channel,
+            call.target,
+        );
         if let Some(d) = dependency
             && let Some(breaker) = &mut self.links[d].breaker
         {
@@ -1231,12 +1373,16 @@ impl Engine {
         if let Some(instance) = target
             && self.mode == RoutingMode::Smart
         {
-            self.router.observe(client, to, instance, ok, self.now);
+            self.router.observe(channel, instance, ok, self.now);
         }
         if !ok {
             if let Some(d) = dependency {
                 self.window.links[d].failures += 1;
             }
+            let (retries, backoff) = match dependency {
+                Some(d) => (self.dependencies[d].retries, self.dependencies[d].backoff),
+                None => (0, 0),
+            };
             if call.attempt < retries {
                 call.attempt += 1;
                 call.token = u64::MAX; // no attempt in flight during the backoff
@@ -1244,8 +1390,8 @@ impl Engine {
                     self.window.links[d].retries += 1;
                 }
                 self.window.services[to].retries += 1;
-                self.lanes
-                    .push_after(self.now, backoff, Event::CallStart { call: call_id });
+                self.schedule
+                    .push_at(self.now + backoff, Event::CallStart { call: call_id });
                 return;
             }
         }
@@ -1264,9 +1410,7 @@ impl Engine {
             counters.latency.record(self.now - call.started);
             return;
         };
-        let required = call
-            .dependency
-            .is_none_or(|d| self.dependencies[d].required);
+        let required = dependency.is_none_or(|d| self.dependencies[d].required);
         let job = &mut self.jobs[job_id];
         if !ok && required {
             job.failed = true;
@@ -1278,17 +1422,25 @@ impl Engine {
         }
     }
 
+    /// Removes a job and lets go of its path.
+    #[inline]
+    fn remove_job(&mut self, job_id: JobId) -> Job {
+        let job = self.jobs.remove(job_id);
+        self.paths.release(job.path);
+        job
+    }
+
     /// Ends a job: frees its slot, records it, and answers its caller (unless hung).
     fn finish(&mut self, job_id: JobId, ok: bool) {
-        let job = self.jobs.remove(job_id);
-        let service = job.service;
+        let job = self.remove_job(job_id);
+        let (service, instance) = (job.service as usize, job.instance as usize);
         // A kill bumps the epoch and frees every slot at once: work from before it is lost.
-        let state = &self.instances[service][job.instance];
+        let state = &self.instances[service][instance];
         let same_life = state.epoch == job.epoch;
         let (hung, extra) = (state.faults.hung, state.faults.extra_latency);
         let ok = ok && same_life;
         if job.holds_slot && same_life {
-            self.release_slot(service, job.instance);
+            self.release_slot(service, instance);
         }
         let counters = &mut self.window.services[service];
         if ok {
@@ -1307,11 +1459,10 @@ impl Engine {
         if call.token != job.token {
             return;
         }
-        let (half, ..) = self.call_terms(call);
+        let (half, _) = self.call_terms(call);
         let lb = if call.via_lb { self.lb_half_latency } else { 0 };
-        self.lanes.push_after(
-            self.now,
-            half + lb + extra,
+        self.schedule.push_at(
+            self.now + half + lb + extra,
             Event::CallDone {
                 call: job.call,
                 token: job.token,
@@ -1341,7 +1492,7 @@ impl Engine {
     fn interarrival(&mut self, service: usize) -> Nanos {
         let rate = self.topology.services[service].ingress_rps;
         let u: f64 = self.rng.random();
-        secs(-(1.0 - u).ln() / rate)
+        round_to_nanos(-(1.0 - u).ln() / rate * NANOS_PER_SEC)
     }
 
     fn work_time(&mut self, service: usize, slow: f64) -> Nanos {
@@ -1363,48 +1514,51 @@ impl Engine {
                 (mu + SIGMA * normal).exp()
             }
         };
-        ns.round() as Nanos
+        round_to_nanos(ns)
     }
 }
 
-/// Picks one of `count` instances for which `candidate` holds, with `balancer` (round-robin
-/// when `None`, as DNS clients do); `load` gives each instance's outstanding work. `None`
-/// when there is no candidate.
+/// Picks one of the `candidates` (instance indices, ascending) with `balancer`; `load`
+/// gives each instance's outstanding work. `None` when there is no candidate.
+#[inline(always)]
 fn choose(
-    count: usize,
-    balancer: Option<Balancer>,
+    candidates: &[u32],
+    balancer: Balancer,
     cursor: &mut usize,
     rng: &mut Pcg64Mcg,
-    candidate: impl Fn(usize) -> bool,
-    load: impl Fn(usize) -> u32,
-) -> Option<usize> {
-    let candidates = (0..count).filter(|&i| candidate(i)).count();
-    if candidates == 0 {
+    load: impl Fn(u32) -> u32,
+) -> Option<u32> {
+    if candidates.is_empty() {
         return None;
     }
-    let nth = |n: usize| (0..count).filter(|&i| candidate(i)).nth(n);
-    match balancer.unwrap_or(Balancer::RoundRobin) {
+    let count = candidates.len();
+    Some(match balancer {
         Balancer::RoundRobin => {
-            let pick = *cursor % candidates;
+            // A 32-bit division is much cheaper, and cursors stay below 2^32 in practice.
+            let pick = match (u32::try_from(*cursor), u32::try_from(count)) {
+                (Ok(cursor), Ok(count)) => (cursor % count) as usize,
+                _ => *cursor % count,
+            };
             *cursor = cursor.wrapping_add(1);
-            nth(pick)
+            candidates[pick]
         }
-        Balancer::Random => nth(rng.random_range(0..candidates)),
-        Balancer::LeastOutstanding => (0..count)
-            .filter(|&i| candidate(i))
-            .min_by_key(|&i| (load(i), i)),
+        Balancer::Random => candidates[rng.random_range(0..count)],
+        Balancer::LeastOutstanding => *candidates
+            .iter()
+            .min_by_key(|&&i| (load(i), i))
+            .expect("not empty"),
         Balancer::P2c => {
-            let a = nth(rng.random_range(0..candidates))?;
-            let b = nth(rng.random_range(0..candidates))?;
-            Some(if load(b) < load(a) { b } else { a })
+            let a = candidates[rng.random_range(0..count)];
+            let b = candidates[rng.random_range(0..count)];
+            if load(b) < load(a) { b } else { a }
         }
-    }
+    })
 }
 
-/// A vector of slots with a free list: O(1) insert and remove, stable ids while alive.
+/// A vector of slots with a free list: O(1) insert and remove, stable `u32` ids while alive.
 struct Slab<T> {
     entries: Vec<Option<T>>,
-    free: Vec<usize>,
+    free: Vec<u32>,
     live: usize,
 }
 
@@ -1419,33 +1573,35 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
-    fn insert(&mut self, value: T) -> usize {
+    fn insert(&mut self, value: T) -> u32 {
         self.live += 1;
         match self.free.pop() {
             Some(id) => {
-                self.entries[id] = Some(value);
+                self.entries[id as usize] = Some(value);
                 id
             }
             None => {
                 self.entries.push(Some(value));
-                self.entries.len() - 1
+                (self.entries.len() - 1) as u32
             }
         }
     }
 
-    fn remove(&mut self, id: usize) -> T {
-        let value = self.entries[id].take().expect("removing a live slab entry");
+    fn remove(&mut self, id: u32) -> T {
+        let value = self.entries[id as usize]
+            .take()
+            .expect("removing a live slab entry");
         self.free.push(id);
         self.live -= 1;
         value
     }
 
-    fn get(&self, id: usize) -> Option<&T> {
-        self.entries.get(id).and_then(Option::as_ref)
+    fn get(&self, id: u32) -> Option<&T> {
+        self.entries.get(id as usize).and_then(Option::as_ref)
     }
 
-    fn get_mut(&mut self, id: usize) -> Option<&mut T> {
-        self.entries.get_mut(id).and_then(Option::as_mut)
+    fn get_mut(&mut self, id: u32) -> Option<&mut T> {
+        self.entries.get_mut(id as usize).and_then(Option::as_mut)
     }
 
     fn len(&self) -> usize {
@@ -1453,15 +1609,15 @@ impl<T> Slab<T> {
     }
 }
 
-impl<T> std::ops::Index<usize> for Slab<T> {
+impl<T> std::ops::Index<u32> for Slab<T> {
     type Output = T;
-    fn index(&self, id: usize) -> &T {
+    fn index(&self, id: u32) -> &T {
         self.get(id).expect("live slab entry")
     }
 }
 
-impl<T> std::ops::IndexMut<usize> for Slab<T> {
-    fn index_mut(&mut self, id: usize) -> &mut T {
+impl<T> std::ops::IndexMut<u32> for Slab<T> {
+    fn index_mut(&mut self, id: u32) -> &mut T {
         self.get_mut(id).expect("live slab entry")
     }
 }

@@ -5,18 +5,20 @@
 //! This module keeps only routing knowledge — who believes which instance is up. Whether an
 //! instance really is up lives in the engine, which feeds probes, heartbeats and call
 //! outcomes in here.
+//!
+//! Per-client knowledge is kept per *channel*: one client (an instance of a service, or the
+//! outside clients of an entry) calling one service. The engine numbers channels densely,
+//! so caches are plain vectors rather than hash maps. Each view of which instances may be
+//! called is also kept as a list of instance indices, rebuilt when the view changes, so a
+//! call picks from a ready list rather than filtering every instance.
 
 use rustc_hash::FxHashMap;
 
 use crate::queue::{Nanos, millis, secs};
 use crate::topology::{Balancer, Routing};
 
-/// Who makes a call: an instance of a service, or the outside clients of an entry point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Client {
-    Instance { service: u32, instance: u32 },
-    Outside { service: u32 },
-}
+/// One client calling one service, numbered densely by the engine.
+pub type Channel = u32;
 
 /// Consecutive failed calls to one instance after which a smart client ejects it.
 pub const OUTLIER_CONSECUTIVE_FAILURES: u32 = 5;
@@ -24,12 +26,51 @@ pub const OUTLIER_CONSECUTIVE_FAILURES: u32 = 5;
 /// that client has ejected it (as Envoy's outlier detection does).
 pub const OUTLIER_EJECTION_S: f64 = 30.0;
 
+/// Which instances of each service are in a set, as flags and as an ascending list.
+struct InstanceSets {
+    flags: Vec<Vec<bool>>,
+    lists: Vec<Vec<u32>>,
+}
+
+impl InstanceSets {
+    fn all(replicas: &[u32]) -> InstanceSets {
+        InstanceSets {
+            flags: replicas.iter().map(|&r| vec![true; r as usize]).collect(),
+            lists: replicas.iter().map(|&r| (0..r).collect()).collect(),
+        }
+    }
+
+    fn set(&mut self, service: usize, instance: usize, present: bool) {
+        let flag = &mut self.flags[service][instance];
+        if *flag != present {
+            *flag = present;
+            self.rebuild(service);
+        }
+    }
+
+    fn rebuild(&mut self, service: usize) {
+        let list = &mut self.lists[service];
+        list.clear();
+        list.extend(
+            (0..)
+                .zip(&self.flags[service])
+                .filter(|(_, f)| **f)
+                .map(|(i, _)| i),
+        );
+    }
+
+    fn adopt(&mut self, other: &InstanceSets, from: usize, to: usize) {
+        self.flags[to].clone_from(&other.flags[from]);
+        self.rebuild(to);
+    }
+}
+
 /// Health checking by probes, as `dns` and `lb` do: an instance leaves the healthy set after
 /// `unhealthy_threshold` failed probes in a row, and comes back after as many good ones.
 pub struct HealthChecker {
     pub interval: Nanos,
     threshold: u32,
-    healthy: Vec<Vec<bool>>,
+    healthy: InstanceSets,
     streak: Vec<Vec<u32>>,
 }
 
@@ -38,28 +79,33 @@ impl HealthChecker {
         HealthChecker {
             interval: secs(routing.health_check_interval_s),
             threshold: routing.unhealthy_threshold,
-            healthy: replicas.iter().map(|&r| vec![true; r as usize]).collect(),
+            healthy: InstanceSets::all(replicas),
             streak: replicas.iter().map(|&r| vec![0; r as usize]).collect(),
         }
     }
 
     /// Takes one probe result for `instance` of `service`.
     pub fn probe(&mut self, service: usize, instance: usize, answered: bool) {
-        let healthy = &mut self.healthy[service][instance];
+        let healthy = self.healthy.flags[service][instance];
         let streak = &mut self.streak[service][instance];
-        if answered == *healthy {
+        if answered == healthy {
             *streak = 0;
             return;
         }
         *streak += 1;
         if *streak >= self.threshold {
-            *healthy = answered;
             *streak = 0;
+            self.healthy.set(service, instance, answered);
         }
     }
 
     pub fn healthy(&self, service: usize) -> &[bool] {
-        &self.healthy[service]
+        &self.healthy.flags[service]
+    }
+
+    /// The healthy instances of `service`, ascending.
+    pub fn healthy_list(&self, service: usize) -> &[u32] {
+        &self.healthy.lists[service]
     }
 }
 
@@ -71,18 +117,17 @@ pub struct Registry {
     /// What the registry holds.
     registered: Vec<Vec<bool>>,
     /// What clients hold (the registry's view, `propagation` later).
-    published: Vec<Vec<bool>>,
+    published: InstanceSets,
 }
 
 impl Registry {
     fn new(routing: &Routing, replicas: &[u32]) -> Registry {
-        let all = |r: &u32| vec![true; *r as usize];
         Registry {
             heartbeat: secs(routing.heartbeat_s),
             ttl: secs(routing.registry_ttl_s),
             propagation: millis(routing.propagation_ms),
-            registered: replicas.iter().map(all).collect(),
-            published: replicas.iter().map(all).collect(),
+            registered: replicas.iter().map(|&r| vec![true; r as usize]).collect(),
+            published: InstanceSets::all(replicas),
         }
     }
 
@@ -96,18 +141,25 @@ impl Registry {
 
     /// A change that has reached every client.
     pub fn publish(&mut self, service: usize, instance: usize, present: bool) {
-        self.published[service][instance] = present;
+        self.published.set(service, instance, present);
     }
 
     pub fn published(&self, service: usize) -> &[bool] {
-        &self.published[service]
+        &self.published.flags[service]
+    }
+
+    /// The instances of `service` clients hold, ascending.
+    pub fn published_list(&self, service: usize) -> &[u32] {
+        &self.published.lists[service]
     }
 }
 
-/// One client's cached answer for one name.
+/// One channel's cached DNS answer: the instances listed, ascending.
+#[derive(Default)]
 struct DnsEntry {
+    /// When the answer goes stale; 0 (always stale) before the first answer.
     expires: Nanos,
-    instances: Vec<bool>,
+    listed: Vec<u32>,
 }
 
 /// One client's record of one instance, for outlier ejection.
@@ -124,79 +176,74 @@ pub struct Router {
     pub registry: Registry,
     dns_ttl: Nanos,
     pub balancer: Balancer,
-    dns_cache: FxHashMap<(Client, u32), DnsEntry>,
-    outliers: FxHashMap<(Client, u32, u32), Outlier>,
+    dns_cache: Vec<DnsEntry>,
+    outliers: FxHashMap<(Channel, u32), Outlier>,
     /// When the last ejection ends: before then no lookup is needed at all.
     ejections_end: Nanos,
 }
 
-/// The outcome of asking a resolver for a name.
-pub enum Resolution<'a> {
-    /// The instances the client may call (true = listed).
-    Listed(&'a [bool]),
-    /// The resolver did not answer and nothing valid is cached.
-    Failed,
-}
-
 impl Router {
-    pub fn new(routing: &Routing, replicas: &[u32]) -> Router {
+    /// Routing knowledge for services of `replicas` instances each, and `channels` channels.
+    pub fn new(routing: &Routing, replicas: &[u32], channels: usize) -> Router {
         Router {
             checker: HealthChecker::new(routing, replicas),
             registry: Registry::new(routing, replicas),
             dns_ttl: secs(routing.dns_ttl_s),
             balancer: routing.balancer,
-            dns_cache: FxHashMap::default(),
+            dns_cache: (0..channels).map(|_| DnsEntry::default()).collect(),
             outliers: FxHashMap::default(),
             ejections_end: 0,
         }
     }
 
-    /// The DNS answer `client` uses for `service` at `now`: its cache while fresh, else a
-    /// fresh answer from the health-checked records if the DNS server answers.
+    /// The DNS answer `channel` (a client calling `service`) uses at `now`: its cache while
+    /// fresh, else a fresh answer from the health-checked records if the DNS server answers.
+    /// `None` when the resolver did not answer and nothing valid is cached.
     pub fn resolve(
         &mut self,
-        client: Client,
+        channel: Channel,
         service: usize,
         now: Nanos,
         dns_answers: bool,
-    ) -> Resolution<'_> {
-        let key = (client, service as u32);
-        let fresh = self.dns_cache.get(&key).is_some_and(|e| e.expires > now);
-        if !fresh {
+    ) -> Option<&[u32]> {
+        let entry = &mut self.dns_cache[channel as usize];
+        if entry.expires <= now {
             if !dns_answers {
-                return Resolution::Failed;
+                return None;
             }
-            let entry = DnsEntry {
-                expires: now + self.dns_ttl,
-                instances: self.checker.healthy(service).to_vec(),
-            };
-            self.dns_cache.insert(key, entry);
+            entry.expires = now + self.dns_ttl;
+            entry
+                .listed
+                .clone_from(&self.checker.healthy.lists[service]);
         }
-        Resolution::Listed(&self.dns_cache[&key].instances)
+        Some(&entry.listed)
     }
 
-    /// Whether `client` has ejected `instance` of `service` at `now`.
-    pub fn ejected(&self, client: Client, service: usize, instance: usize, now: Nanos) -> bool {
+    /// Whether an ejection may be in force at `now`; when not, [`Router::ejected`] is false.
+    pub fn any_ejected(&self, now: Nanos) -> bool {
         now < self.ejections_end
+    }
+
+    /// Whether `channel`'s client has ejected `instance` at `now`.
+    pub fn ejected(&self, channel: Channel, instance: u32, now: Nanos) -> bool {
+        self.any_ejected(now)
             && self
                 .outliers
-                .get(&(client, service as u32, instance as u32))
+                .get(&(channel, instance))
                 .is_some_and(|o| o.ejected_until > now)
     }
 
     /// Feeds a call outcome to the client's outlier detection.
-    pub fn observe(
-        &mut self,
-        client: Client,
-        service: usize,
-        instance: usize,
-        ok: bool,
-        now: Nanos,
-    ) {
+    #[inline]
+    pub fn observe(&mut self, channel: Channel, instance: u32, ok: bool, now: Nanos) {
         if ok && self.outliers.is_empty() {
             return; // the common case: nothing to reset
         }
-        let key = (client, service as u32, instance as u32);
+        self.count_outcome(channel, instance, ok, now);
+    }
+
+    fn count_outcome(&mut self, channel: Channel, instance: u32, ok: bool, now: Nanos) {
+        let key = (channel, instance);
         if ok {
             if let Some(outlier) = self.outliers.get_mut(&key) {
                 outlier.consecutive_failures = 0;
@@ -216,15 +263,19 @@ impl Router {
     /// Takes over what `other` knew of service `from` as service `to` (same replica count):
     /// health-check results and registry entries, as a topology edit keeps them.
     pub fn adopt(&mut self, other: &Router, from: usize, to: usize) {
-        self.checker.healthy[to].clone_from(&other.checker.healthy[from]);
+        self.checker.healthy.adopt(&other.checker.healthy, from, to);
         self.checker.streak[to].clone_from(&other.checker.streak[from]);
         self.registry.registered[to].clone_from(&other.registry.registered[from]);
-        self.registry.published[to].clone_from(&other.registry.published[from]);
+        self.registry
+            .published
+            .adopt(&other.registry.published, from, to);
     }
 
     /// Forgets what clients cached and ejected (a routing-mode switch starts afresh).
     pub fn forget_clients(&mut self) {
-        self.dns_cache.clear();
+        for entry in &mut self.dns_cache {
+            entry.expires = 0;
+        }
         self.outliers.clear();
         self.ejections_end = 0;
     }
