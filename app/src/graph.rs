@@ -701,19 +701,37 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
         None => String::new(),
     };
     let tooltip_name = name.clone();
-    let tooltip = move || match figures.get() {
-        Some(f) => format!(
-            "{tooltip_name} — {}: {} of {} instances up · {} · {} succeeding · p50 {} · p99 {} · {} busy",
-            f.health.as_str(),
-            f.up,
-            f.replicas,
-            format::rate(f.rps),
-            format::percent(f.success_rate),
-            format::millis(f.p50_ms),
-            format::millis(f.p99_ms),
-            format::percent(Some(f.utilization)),
-        ),
-        None => tooltip_name.clone(),
+    // Live figures, and what the analysis predicts if it were killed (its blast radius).
+    let tooltip = move || {
+        let live_figures = match figures.get() {
+            Some(f) => format!(
+                "{tooltip_name} — {}: {} of {} instances up · {} · {} succeeding · p50 {} · p99 {} · {} busy",
+                f.health.as_str(),
+                f.up,
+                f.replicas,
+                format::rate(f.rps),
+                format::percent(f.success_rate),
+                format::millis(f.p50_ms),
+                format::millis(f.p99_ms),
+                format::percent(Some(f.utilization)),
+            ),
+            None => tooltip_name.clone(),
+        };
+        let predicted = live.analysis.with(|a| {
+            a.as_ref()
+                .and_then(|a| a.blast_radius.get(&tooltip_name))
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .map(|(entry, share)| format!("{entry} {}", format::percent(Some(*share))))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+        });
+        match predicted {
+            Some(predicted) => format!("{live_figures}\nIf killed, still succeeding: {predicted}"),
+            None => live_figures,
+        }
     };
     let dots = move || {
         let Some(f) = figures.get() else {

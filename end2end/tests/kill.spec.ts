@@ -100,3 +100,12 @@ test('single points of failure are marked, and a selection shows its predicted b
   await expect(page.getByTestId('blast-radius')).toContainText('web 66.5%');
   await expect(page.getByTestId('blast-radius')).toContainText('mobile-api 50.0%');
 });
+
+test('hovering a service shows its live figures and its predicted blast radius', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  const title = dashboard.node('catalog-db').locator(':scope > title');
+  await expect(title).toContainText('catalog-db — healthy');
+  // catalog-db is a single point of failure of both entries: nothing would succeed.
+  await expect(title).toContainText('If killed, still succeeding: mobile-api 0.0%, web 0.0%');
+});
