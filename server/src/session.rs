@@ -285,31 +285,30 @@ impl Live {
         Ok(self.monkey_state())
     }
 
-    /// Faults added and removed since the last announcement, after the other changes.
+    /// Faults added and removed since the last announcement, after the other changes. Runs
+    /// at every tick: it compares ids and builds a record only for a fault that is new.
     fn take_changes(&mut self) -> Vec<Change> {
         let mut changes = std::mem::take(&mut self.changes);
-        let current: BTreeMap<FaultId, FaultRecord> = self
-            .engine
-            .faults()
-            .map(|f| (f.id, FaultRecord::from_active(f)))
-            .collect();
-        for (id, description) in &self.announced_faults {
-            if !current.contains_key(id) {
+        let engine = &self.engine;
+        self.announced_faults.retain(|id, description| {
+            let still = engine.faults().any(|f| f.id == *id);
+            if !still {
                 changes.push(Change::FaultRemoved {
                     id: *id,
-                    description: description.clone(),
+                    description: std::mem::take(description),
                 });
             }
-        }
-        for (id, record) in &current {
-            if !self.announced_faults.contains_key(id) {
-                changes.push(Change::FaultAdded(record.clone()));
+            still
+        });
+        for fault in engine.faults() {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                self.announced_faults.entry(fault.id)
+            {
+                let record = FaultRecord::from_active(fault);
+                slot.insert(record.description.clone());
+                changes.push(Change::FaultAdded(record));
             }
         }
-        self.announced_faults = current
-            .into_iter()
-            .map(|(id, record)| (id, record.description))
-            .collect();
         changes
     }
 
