@@ -14,6 +14,7 @@
 //!   circuit breakers (`engine::breaker`).
 //! - [`measure`]: counters per window and their rolling aggregate.
 //! - [`experiment`]: chaos experiments: a fault timeline judged by a steady-state hypothesis.
+//! - [`replay`]: recordings of runs, replaying them exactly, and per-second frames.
 //! - [`report`]: whole runs and their reports (`simulate`, `compare`).
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
 //! - [`layout`]: node positions for drawing.
@@ -26,6 +27,7 @@ pub mod fault;
 pub mod layout;
 pub mod measure;
 pub mod queue;
+pub mod replay;
 pub mod report;
 pub mod templates;
 pub mod topology;

@@ -28,6 +28,7 @@ use routing::{Channel, Router};
 use crate::fault::{Fault, FaultError, FaultKind};
 use crate::measure::Window;
 use crate::queue::{Lane, NANOS_PER_SEC, Nanos, Schedule, millis, round_to_nanos, secs};
+use crate::replay::{Action, Control, Recording};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
 
 /// Identifies an injected fault for its whole life (listing and reverting).
@@ -368,6 +369,8 @@ pub struct Engine {
     next_fault: FaultId,
     events: u64,
     hops: u64,
+    /// Every control applied since time zero, so the run can be replayed exactly.
+    recording: Recording,
 }
 
 impl Engine {
@@ -376,8 +379,24 @@ impl Engine {
         Engine::starting_at(topology, seed, 0)
     }
 
+    /// The run so far: its seed, starting topology and every control applied, with when.
+    pub fn recording(&self) -> Recording {
+        Recording {
+            end_ns: self.now,
+            ..self.recording.clone()
+        }
+    }
+
+    fn record(&mut self, action: Action) {
+        self.recording.controls.push(Control {
+            at_ns: self.now,
+            action,
+        });
+    }
+
     /// An engine whose clock starts at `start` rather than zero.
     fn starting_at(topology: Topology, seed: u64, start: Nanos) -> Engine {
+        let recording = Recording::new(topology.clone(), seed);
         let index = topology.index_by_name();
         let mut entries = Vec::new();
         let mut services: Vec<ServiceModel> = topology
@@ -507,6 +526,7 @@ impl Engine {
             next_fault: 1,
             events: 0,
             hops: 0,
+            recording,
             entries,
             topology,
         };
@@ -531,6 +551,9 @@ impl Engine {
     /// Replaces the positions pinned for drawing (`topology.layout`); the simulation does
     /// not read them, so nothing else changes.
     pub fn set_layout(&mut self, layout: std::collections::BTreeMap<String, [f64; 2]>) {
+        self.record(Action::Layout {
+            layout: layout.clone(),
+        });
         self.topology.layout = layout;
     }
 
@@ -567,6 +590,7 @@ impl Engine {
     /// tables in the new mode; the health checker and registry kept running all along.
     pub fn set_routing_mode(&mut self, mode: RoutingMode) {
         if mode != self.mode {
+            self.record(Action::RoutingMode { mode });
             self.mode = mode;
             self.topology.routing.mode = mode;
             self.router.forget_clients();
@@ -579,6 +603,9 @@ impl Engine {
     /// topology carry over (same ids, same schedule); requests in flight are abandoned
     /// uncounted. Returns the ids of the faults dropped because they no longer fit.
     pub fn replace_topology(&mut self, topology: Topology) -> Vec<FaultId> {
+        self.record(Action::Topology {
+            topology: Box::new(topology.clone()),
+        });
         let seed = self.rng.random::<u64>();
         let mut next = Engine::starting_at(topology, seed, self.now);
         // Services that survive under the same name keep what the checker and the registry
@@ -622,6 +649,7 @@ impl Engine {
         }
         next.events = self.events;
         next.hops = self.hops;
+        std::mem::swap(&mut next.recording, &mut self.recording);
         *self = next;
         dropped
     }
@@ -720,6 +748,9 @@ impl Engine {
     /// reverting itself after `duration_s` if given.
     pub fn inject(&mut self, fault: Fault) -> Result<FaultId, FaultError> {
         fault.validate(&self.topology)?;
+        self.record(Action::Inject {
+            fault: fault.clone(),
+        });
         let id = self.next_fault;
         self.next_fault += 1;
         let start = fault.at_s.map_or(self.now, secs).max(self.now);
@@ -747,6 +778,15 @@ impl Engine {
 
     /// Reverts fault `id`; false if there is no such fault (it may have ended by itself).
     pub fn revert(&mut self, id: FaultId) -> bool {
+        let removed = self.remove_fault(id);
+        if removed {
+            self.record(Action::Revert { id });
+        }
+        removed
+    }
+
+    /// Ends fault `id` (reverted, or its duration is over); false if there is none.
+    fn remove_fault(&mut self, id: FaultId) -> bool {
         if self.faults.remove(&id).is_none() {
             return false;
         }
@@ -1039,7 +1079,7 @@ impl Engine {
                 .publish(service as usize, instance as usize, present),
             Event::FaultStart { id } => self.start_fault(id),
             Event::FaultEnd { id } => {
-                self.revert(id);
+                self.remove_fault(id);
             }
             Event::MonkeyStrike { id } => self.strike(id),
             Event::MonkeyRevive { id, victim } => {
