@@ -15,6 +15,8 @@
 //! - [`measure`]: counters per window and their rolling aggregate.
 //! - [`experiment`]: chaos experiments: a fault timeline judged by a steady-state hypothesis.
 //! - [`replay`]: recordings of runs, replaying them exactly, and per-second frames.
+//! - [`resilience`]: the resilience report: SPOFs, worst blast radius, routing under the
+//!   worst single kill.
 //! - [`report`]: whole runs and their reports (`simulate`, `compare`).
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
 //! - [`layout`]: node positions for drawing.
@@ -29,6 +31,7 @@ pub mod measure;
 pub mod queue;
 pub mod replay;
 pub mod report;
+pub mod resilience;
 pub mod templates;
 pub mod topology;
 pub mod wire;
