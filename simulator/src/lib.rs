@@ -19,6 +19,7 @@
 //!   worst single kill.
 //! - [`report`]: whole runs and their reports (`simulate`, `compare`).
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
+//! - [`lockstep`]: the live routing comparison: three runs in step with the live one.
 //! - [`layout`]: node positions for drawing.
 //! - [`templates`]: built-in topologies.
 
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod experiment;
 pub mod fault;
 pub mod layout;
+pub mod lockstep;
 pub mod measure;
 pub mod queue;
 pub mod replay;

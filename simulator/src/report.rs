@@ -38,7 +38,7 @@ fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }
 
-fn round6(x: f64) -> f64 {
+pub(crate) fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
@@ -214,19 +214,35 @@ impl Summary {
             report.entries.values().fold((0, 0, 0), |(a, s, f), e| {
                 (a + e.arrivals, s + e.successes, f + e.failures)
             });
+        Summary::from_counts(
+            (arrivals, successes, failures),
+            &report.timeline,
+            slo,
+            first_fault_s,
+        )
+    }
+
+    /// The summary of a run with these `(arrivals, successes, failures)` over all entries
+    /// and this per-second timeline.
+    pub fn from_counts(
+        (arrivals, successes, failures): (u64, u64, u64),
+        timeline: &[TimelinePoint],
+        slo: f64,
+        first_fault_s: Option<f64>,
+    ) -> Summary {
         let below = |p: &TimelinePoint| p.availability.is_some_and(|a| a < slo);
-        let outage_s = report.timeline.iter().filter(|p| below(p)).count() as f64;
+        let outage_s = timeline.iter().filter(|p| below(p)).count() as f64;
         let recover_s = first_fault_s.and_then(|start| {
             // The last second below the objective; recovered at its end.
-            match report.timeline.iter().rposition(below) {
+            match timeline.iter().rposition(below) {
                 None => Some(0.0),
-                Some(last) if last + 1 == report.timeline.len() => None,
-                Some(last) => Some(round3((report.timeline[last].t - start).max(0.0))),
+                Some(last) if last + 1 == timeline.len() => None,
+                Some(last) => Some(round3((timeline[last].t - start).max(0.0))),
             }
         });
         Summary {
             availability: ratio(successes, successes + failures).map(round6),
-            lost: arrivals - successes,
+            lost: arrivals.saturating_sub(successes),
             outage_s,
             recover_s,
         }

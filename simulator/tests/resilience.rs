@@ -110,3 +110,55 @@ fn the_report_names_the_spofs_and_compares_routing_under_the_worst_kill() {
     // Same topology and seed, same report.
     assert_eq!(resilience::report(&star, 1), report);
 }
+
+#[test]
+fn the_live_comparison_mirrors_a_kill_and_the_three_curves_diverge() {
+    use simulator::engine::Engine;
+    use simulator::lockstep::Lockstep;
+    use simulator::queue::secs;
+    // The live run has been going for 100 s when the comparison opens.
+    let mut live = Engine::new(two_tier(), 3);
+    live.run_until(secs(100.0));
+    let mut compare = Lockstep::start(live.topology(), 3, live.now(), 0.99);
+    let mut step = |live: &mut Engine, compare: &mut Lockstep, until_s: f64| {
+        // As the session does: controls are mirrored before time moves on.
+        compare.mirror_faults(live);
+        while live.now() < secs(until_s) {
+            let next = live.now() + secs(0.1);
+            live.run_until(next);
+            compare.advance_to(next);
+        }
+    };
+    step(&mut live, &mut compare, 110.0);
+    let kill = live
+        .inject(Fault {
+            instance: Some(1),
+            ..Fault::kill("back")
+        })
+        .unwrap();
+    step(&mut live, &mut compare, 160.0);
+    let view = compare.view();
+    assert_eq!(view.started_at_s, 100.0);
+    assert_eq!(view.t, 60.0);
+    assert_eq!(view.first_fault_s, Some(10.0));
+    let side = |mode| &view.modes[&mode];
+    for mode in [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart] {
+        assert_eq!(side(mode).timeline.len(), 60);
+        assert_eq!(side(mode).timeline[9].availability, Some(1.0), "{mode:?}");
+        assert_eq!(side(mode).health["back"].as_str(), "degraded");
+    }
+    let (dns, smart) = (
+        side(RoutingMode::Dns).summary.lost,
+        side(RoutingMode::Smart).summary.lost,
+    );
+    assert!(smart * 10 < dns, "smart lost {smart}, dns {dns}");
+    // Reverting in the live run revives the instance in all three.
+    assert!(live.revert(kill));
+    step(&mut live, &mut compare, 162.0);
+    for mode in [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart] {
+        assert_eq!(
+            compare.view().modes[&mode].health["back"].as_str(),
+            "healthy"
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! The live routing comparison: the live topology run under `dns`, `lb` and `smart` side by
+//! side from the same seed, advanced in lockstep with the live run, and given the same
+//! faults at the same moments — so a person who kills an instance sees at once how much the
+//! routing design changes the damage.
+//!
+//! The three runs start fresh when the comparison starts (their time zero is the live
+//! clock's `offset`). Faults are mirrored by comparing the live engine's fault list with what
+//! was mirrored, so every way a fault reaches the live run (the API, the monkey switch, an
+//! experiment) reaches the three runs too. A `monkey` draws its victims from each run's own
+//! random stream, so its strikes differ between the runs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, FaultId};
+use crate::fault::Fault;
+use crate::measure::Window;
+use crate::queue::{NANOS_PER_SEC, Nanos};
+use crate::replay::Frames;
+use crate::report::{Summary, TimelinePoint, round6};
+use crate::topology::{RoutingMode, Topology};
+use crate::wire::{Health, Tick};
+
+/// Seconds of timeline each run keeps (and the view sends).
+pub const TIMELINE_S: usize = 600;
+
+const MODES: [RoutingMode; 3] = [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart];
+
+/// One of the three runs.
+struct Side {
+    engine: Engine,
+    pending: Option<Window>,
+    /// Every second since the start (24 bytes a second: a day is under 2 MB), so the
+    /// summary covers the whole comparison.
+    timeline: Vec<TimelinePoint>,
+    /// `(arrivals, successes, failures)` over all entries since the start.
+    counts: (u64, u64, u64),
+    health: BTreeMap<String, Health>,
+    last_availability: Option<f64>,
+}
+
+/// Three runs of one topology under each routing mode, kept in step with the live run.
+pub struct Lockstep {
+    sides: Vec<Side>,
+    /// The live clock when the comparison started.
+    offset: Nanos,
+    slo: f64,
+    /// Live fault id → the id each side gave it (`None` where it did not fit).
+    mirrored: BTreeMap<FaultId, Vec<Option<FaultId>>>,
+    /// Comparison second the first fault started at.
+    first_fault_s: Option<f64>,
+}
+
+/// One run's state for the compare view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SideView {
+    /// Overall availability over the last whole second.
+    pub availability: Option<f64>,
+    /// Each service's health at the end of the last whole second.
+    pub health: BTreeMap<String, Health>,
+    pub summary: Summary,
+    /// One point a second, the last [`TIMELINE_S`] at most; `t` in comparison seconds.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// `GET /api/compare`: the three runs side by side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareView {
+    /// Live simulated second the comparison started at.
+    pub started_at_s: f64,
+    /// Seconds compared so far.
+    pub t: f64,
+    pub slo: f64,
+    /// Comparison second of the first fault, if any.
+    pub first_fault_s: Option<f64>,
+    pub modes: BTreeMap<RoutingMode, SideView>,
+}
+
+impl Lockstep {
+    /// Starts comparing `topology` (the live one) from `seed`, at live time `now`.
+    pub fn start(topology: &Topology, seed: u64, now: Nanos, slo: f64) -> Lockstep {
+        let sides = MODES
+            .iter()
+            .map(|&mode| {
+                let mut topology = topology.clone();
+                topology.routing.mode = mode;
+                Side {
+                    engine: Engine::new(topology, seed),
+                    pending: None,
+                    timeline: Vec::new(),
+                    counts: (0, 0, 0),
+                    health: BTreeMap::new(),
+                    last_availability: None,
+                }
+            })
+            .collect();
+        Lockstep {
+            sides,
+            offset: now,
+            slo,
+            mirrored: BTreeMap::new(),
+            first_fault_s: None,
+        }
+    }
+
+    /// Advances the three runs to live time `now`, a window cut at every whole second.
+    pub fn advance_to(&mut self, now: Nanos) {
+        let until = now.saturating_sub(self.offset);
+        for side in &mut self.sides {
+            while side.engine.now() < until {
+                let stop = Frames::next_boundary(side.engine.now()).min(until);
+                side.engine.run_until(stop);
+                let window = side.engine.take_window();
+                match &mut side.pending {
+                    Some(pending) => pending.merge(&window),
+                    None => side.pending = Some(window),
+                }
+                if stop % (NANOS_PER_SEC as Nanos) == 0 {
+                    let second = side.pending.take().expect("just merged");
+                    side.close_second(&second);
+                }
+            }
+        }
+    }
+
+    /// Mirrors the live faults: starts those new since the last call (at the same moment,
+    /// for the rest of their duration) and reverts those gone.
+    pub fn mirror_faults(&mut self, live: &Engine) {
+        let now = live.now();
+        for active in live.faults() {
+            if self.mirrored.contains_key(&active.id) {
+                continue;
+            }
+            let start = active.start.max(now);
+            let fault = Fault {
+                at_s: Some((start - self.offset) as f64 / NANOS_PER_SEC),
+                duration_s: active
+                    .fault
+                    .duration_s
+                    .map(|d| d - (start - active.start) as f64 / NANOS_PER_SEC),
+                ..active.fault.clone()
+            };
+            let at_s = fault.at_s.unwrap_or(0.0);
+            self.first_fault_s = Some(self.first_fault_s.map_or(at_s, |f| f.min(at_s)));
+            let ids = self
+                .sides
+                .iter_mut()
+                .map(|side| side.engine.inject(fault.clone()).ok())
+                .collect();
+            self.mirrored.insert(active.id, ids);
+        }
+        let gone: Vec<FaultId> = self
+            .mirrored
+            .keys()
+            .filter(|id| !live.faults().any(|f| f.id == **id))
+            .copied()
+            .collect();
+        for id in gone {
+            let ids = self.mirrored.remove(&id).unwrap_or_default();
+            for (side, mirrored) in self.sides.iter_mut().zip(ids) {
+                if let Some(mirrored) = mirrored {
+                    // It may have ended by itself already: nothing to do then.
+                    side.engine.revert(mirrored);
+                }
+            }
+        }
+    }
+
+    /// The three runs for the compare view.
+    pub fn view(&self) -> CompareView {
+        let modes = MODES
+            .iter()
+            .zip(&self.sides)
+            .map(|(&mode, side)| {
+                let keep = side.timeline.len().saturating_sub(TIMELINE_S);
+                let view = SideView {
+                    availability: side.last_availability,
+                    health: side.health.clone(),
+                    summary: Summary::from_counts(
+                        side.counts,
+                        &side.timeline,
+                        self.slo,
+                        self.first_fault_s,
+                    ),
+                    timeline: side.timeline[keep..].to_vec(),
+                };
+                (mode, view)
+            })
+            .collect();
+        CompareView {
+            started_at_s: self.offset as f64 / NANOS_PER_SEC,
+            t: self.sides[0].engine.now() as f64 / NANOS_PER_SEC,
+            slo: self.slo,
+            first_fault_s: self.first_fault_s,
+            modes,
+        }
+    }
+}
+
+impl Side {
+    /// Counts a whole second: its availability, the totals and the services' health.
+    fn close_second(&mut self, second: &Window) {
+        let availability = second.availability().map(round6);
+        for entry in &second.entries {
+            self.counts.0 += entry.arrivals;
+            self.counts.1 += entry.successes;
+            self.counts.2 += entry.failures;
+        }
+        self.timeline.push(TimelinePoint {
+            t: (self.engine.now() as f64 / NANOS_PER_SEC).round(),
+            availability,
+        });
+        self.last_availability = availability;
+        let tick = Tick::from_window(&self.engine, second, 1.0);
+        self.health = tick
+            .services
+            .into_iter()
+            .map(|(name, figures)| (name, figures.health))
+            .collect();
+    }
+}
