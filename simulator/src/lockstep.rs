@@ -116,7 +116,7 @@ impl Lockstep {
                     Some(pending) => pending.merge(&window),
                     None => side.pending = Some(window),
                 }
-                if stop % (NANOS_PER_SEC as Nanos) == 0 {
+                if stop.is_multiple_of(NANOS_PER_SEC as Nanos) {
                     let second = side.pending.take().expect("just merged");
                     side.close_second(&second);
                 }

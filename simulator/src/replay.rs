@@ -58,7 +58,7 @@ pub struct Control {
 pub enum Action {
     /// A fault was injected (and got the next fault id).
     Inject {
-        fault: Fault,
+        fault: Box<Fault>,
     },
     /// Fault `id` was reverted.
     Revert {
@@ -198,7 +198,7 @@ impl Frames {
             None => self.pending = Some(window.clone()),
         }
         let now = engine.now();
-        if now > 0 && now % SECOND == 0 {
+        if now > 0 && now.is_multiple_of(SECOND) {
             let second = self.pending.take().expect("just merged");
             self.kept.push_back(Tick::from_window(engine, &second, 1.0));
             while self.kept.len() > self.capacity {
@@ -266,7 +266,7 @@ pub fn replay(recording: &Recording, capacity: usize) -> Result<Replay, ReplayEr
         run_framed(&mut engine, &mut frames, control.at_ns);
         let changes_drawing = match &control.action {
             Action::Inject { fault } => {
-                engine.inject(fault.clone()).map_err(|err| {
+                engine.inject((**fault).clone()).map_err(|err| {
                     ReplayError::at(format!("controls[{k}].fault.{}", err.path), err.message)
                 })?;
                 false

@@ -749,7 +749,7 @@ impl Engine {
     pub fn inject(&mut self, fault: Fault) -> Result<FaultId, FaultError> {
         fault.validate(&self.topology)?;
         self.record(Action::Inject {
-            fault: fault.clone(),
+            fault: Box::new(fault.clone()),
         });
         let id = self.next_fault;
         self.next_fault += 1;
