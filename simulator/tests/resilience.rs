@@ -120,7 +120,7 @@ fn the_live_comparison_mirrors_a_kill_and_the_three_curves_diverge() {
     let mut live = Engine::new(two_tier(), 3);
     live.run_until(secs(100.0));
     let mut compare = Lockstep::start(live.topology(), 3, live.now(), 0.99);
-    let mut step = |live: &mut Engine, compare: &mut Lockstep, until_s: f64| {
+    let step = |live: &mut Engine, compare: &mut Lockstep, until_s: f64| {
         // As the session does: controls are mirrored before time moves on.
         compare.mirror_faults(live);
         while live.now() < secs(until_s) {
