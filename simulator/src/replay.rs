@@ -143,6 +143,26 @@ impl Recording {
         }
         Ok(())
     }
+
+    /// The topology as drawn from each simulated nanosecond on: `(from_ns, topology)`, the
+    /// first from zero; a new one at each change of topology, routing mode or layout.
+    pub fn epochs(&self) -> Vec<(Nanos, Topology)> {
+        let mut epochs = vec![(0, self.topology.clone())];
+        for control in &self.controls {
+            let mut topology = epochs.last().expect("starts with one").1.clone();
+            match &control.action {
+                Action::Inject { .. } | Action::Revert { .. } => continue,
+                Action::RoutingMode { mode } => topology.routing.mode = *mode,
+                Action::Topology { topology: new } => topology = (**new).clone(),
+                Action::Layout { layout } => topology.layout = layout.clone(),
+            }
+            match epochs.last_mut() {
+                Some((from, last)) if *from == control.at_ns => *last = topology,
+                _ => epochs.push((control.at_ns, topology)),
+            }
+        }
+        epochs
+    }
 }
 
 /// A recording that cannot be replayed, with the field to fix.
@@ -261,15 +281,13 @@ pub fn replay(recording: &Recording, capacity: usize) -> Result<Replay, ReplayEr
     recording.check()?;
     let mut engine = Engine::new(recording.topology.clone(), recording.seed);
     let mut frames = Frames::new(capacity);
-    let mut epochs = vec![(0, recording.topology.clone())];
     for (k, control) in recording.controls.iter().enumerate() {
         run_framed(&mut engine, &mut frames, control.at_ns);
-        let changes_drawing = match &control.action {
+        match &control.action {
             Action::Inject { fault } => {
                 engine.inject((**fault).clone()).map_err(|err| {
                     ReplayError::at(format!("controls[{k}].fault.{}", err.path), err.message)
                 })?;
-                false
             }
             Action::Revert { id } => {
                 if !engine.revert(*id) {
@@ -278,34 +296,19 @@ pub fn replay(recording: &Recording, capacity: usize) -> Result<Replay, ReplayEr
                         format!("no fault {id} is in force at this point of the run"),
                     ));
                 }
-                false
             }
-            Action::RoutingMode { mode } => {
-                engine.set_routing_mode(*mode);
-                true
-            }
+            Action::RoutingMode { mode } => engine.set_routing_mode(*mode),
             Action::Topology { topology } => {
                 engine.replace_topology((**topology).clone());
                 frames.discard_partial();
-                true
             }
-            Action::Layout { layout } => {
-                engine.set_layout(layout.clone());
-                true
-            }
-        };
-        if changes_drawing {
-            let topology = engine.topology().clone();
-            match epochs.last_mut() {
-                Some((from, last)) if *from == control.at_ns => *last = topology,
-                _ => epochs.push((control.at_ns, topology)),
-            }
+            Action::Layout { layout } => engine.set_layout(layout.clone()),
         }
     }
     run_framed(&mut engine, &mut frames, recording.end_ns);
     Ok(Replay {
         frames,
-        epochs,
+        epochs: recording.epochs(),
         end_ns: recording.end_ns,
         seed: recording.seed,
         engine,

@@ -73,6 +73,7 @@ fn a_replayed_run_is_byte_identical_to_the_original() {
         3,
         "start, routing mode, new topology"
     );
+    assert_eq!(&replayed.epochs[2].1, engine.topology());
     // The frames saw the faults: cart down at 10 s, up again by 21 s.
     let cart_at = |t: u64| replayed.frames.at(t).unwrap().services["cart"].up;
     assert_eq!(cart_at(10), 0);
