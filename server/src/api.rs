@@ -16,9 +16,14 @@ use serde::{Deserialize, Serialize};
 use simulator::engine::FaultId;
 use simulator::experiment::Plan;
 use simulator::fault::Fault;
+use simulator::lockstep::CompareView;
+use simulator::replay::Recording;
+use simulator::resilience;
 use simulator::templates;
 use simulator::topology::Topology;
-use simulator::wire::{Created, ExperimentSummary, FaultRecord, MonkeySettings, StoredExperiment};
+use simulator::wire::{
+    Created, ExperimentSummary, FaultRecord, MonkeySettings, RunInfo, StoredExperiment, Tick,
+};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
@@ -61,23 +66,7 @@ pub async fn get_topology(
         }
     };
     let file = format!("{}.{extension}", store::file_stem(&topology.name));
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "{}; filename=\"{file}\"",
-                    if query.download == Some(true) {
-                        "attachment"
-                    } else {
-                        "inline"
-                    }
-                ),
-            ),
-        ],
-        body,
-    ))
+    Ok(attachment(body, content_type, &file, query.download))
 }
 
 /// The answer to `PUT /api/topology`.
@@ -545,5 +534,181 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError
         } else {
             AppError::unprocessable(inner.to_string(), path)
         }
+    })
+}
+
+/// `GET /api/runs/{id}`: a run to scrub through — `live`, or a loaded one.
+pub async fn get_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunInfo>, AppError> {
+    state.session.run(&id).map(Json).ok_or_else(|| no_run(&id))
+}
+
+fn no_run(id: &str) -> AppError {
+    AppError::NotFound(format!(
+        "no run '{id}': use 'live', or the id POST /api/runs gave a loaded recording"
+    ))
+}
+
+/// `GET /api/runs/{id}/frames/{t}`: the run as it was at the end of simulated second `t`.
+pub async fn get_frame(
+    State(state): State<AppState>,
+    Path((id, t)): Path<(String, String)>,
+) -> Result<Json<Tick>, AppError> {
+    let t: u64 = t.parse().map_err(|_| {
+        AppError::unprocessable(format!("'{t}' is not a whole simulated second"), "t")
+    })?;
+    match state.session.frame(&id, t) {
+        None => Err(no_run(&id)),
+        Some(Ok(frame)) => Ok(Json(frame)),
+        Some(Err((Some(first), Some(last)))) => Err(AppError::NotFound(format!(
+            "run '{id}' has frames for seconds {first} to {last}, not {t}"
+        ))),
+        Some(Err(_)) => Err(AppError::NotFound(format!(
+            "run '{id}' has no frames yet: its first second has not ended"
+        ))),
+    }
+}
+
+/// `GET /api/runs/{id}/recording[?download=true]`: everything needed to replay the run
+/// exactly elsewhere (seed, starting topology, every control with its simulated time).
+pub async fn get_recording(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, AppError> {
+    let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
+    if query.format.as_deref().is_some_and(|f| f != "json") {
+        return Err(AppError::unprocessable(
+            "recordings are JSON only",
+            "format",
+        ));
+    }
+    let recording = if id == "live" {
+        state.session.recording()
+    } else {
+        state
+            .session
+            .loaded_recording(&id)
+            .ok_or_else(|| no_run(&id))?
+    };
+    let file = format!(
+        "{}-run-{id}.json",
+        store::file_stem(&recording.topology.name)
+    );
+    let body = serde_json::to_string(&recording).expect("recordings serialise");
+    Ok(attachment(body, "application/json", &file, query.download))
+}
+
+/// A body with a content type and a file name; saved rather than shown if `download`.
+fn attachment(
+    body: String,
+    content_type: &str,
+    file: &str,
+    download: Option<bool>,
+) -> impl IntoResponse + use<> {
+    let disposition = if download == Some(true) {
+        "attachment"
+    } else {
+        "inline"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("{disposition}; filename=\"{file}\""),
+            ),
+        ],
+        body,
+    )
+}
+
+/// `POST /api/runs`: loads a recording (a file `GET /api/runs/live/recording` gave) and
+/// replays it, so it can be scrubbed here exactly as it ran there. 201 with the run.
+pub async fn load_run(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RunInfo>), AppError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| AppError::bad_request("the body is not UTF-8 text"))?;
+    if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(AppError::bad_request(format!(
+            "the body is not valid JSON: {err}"
+        )));
+    }
+    let recording =
+        Recording::from_json(text).map_err(|err| AppError::unprocessable(err.message, err.path))?;
+    let session = state.session.clone();
+    let info = tokio::task::spawn_blocking(move || session.load_run(recording))
+        .await
+        .map_err(|err| AppError::Internal(format!("replay task failed: {err}")))?
+        .map_err(|err| AppError::unprocessable(err.message, err.path))?;
+    tracing::info!(id = %info.id, duration_s = info.duration_s, "recording loaded");
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// `GET /api/compare`: the live routing comparison, if open.
+pub async fn get_compare(State(state): State<AppState>) -> Result<Json<CompareView>, AppError> {
+    state.session.compare().map(Json).ok_or_else(|| {
+        AppError::NotFound("no comparison is open: POST /api/compare opens one".into())
+    })
+}
+
+/// `POST /api/compare`: opens (or restarts) the live routing comparison: the live topology
+/// under dns, lb and smart from now on, in step with the live run, with its faults.
+pub async fn start_compare(State(state): State<AppState>) -> (StatusCode, Json<CompareView>) {
+    (StatusCode::CREATED, Json(state.session.start_compare()))
+}
+
+/// `DELETE /api/compare`: closes the comparison.
+pub async fn stop_compare(State(state): State<AppState>) -> Result<StatusCode, AppError> {
+    if state.session.stop_compare() {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("no comparison is open".into()))
+    }
+}
+
+/// `GET /api/report[?format=json|markdown][&download=true]`: the resilience report of the
+/// live topology in its routing mode (simulated from the session's seed).
+pub async fn get_report(
+    State(state): State<AppState>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
+    let markdown = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("markdown" | "md") => true,
+        Some(other) => {
+            return Err(AppError::unprocessable(
+                format!("'{other}' is not a format: use json or markdown"),
+                "format",
+            ));
+        }
+    };
+    let topology = state.session.topology();
+    let seed = state.session.state().seed;
+    let report = tokio::task::spawn_blocking(move || resilience::report(&topology, seed))
+        .await
+        .map_err(|err| AppError::Internal(format!("report task failed: {err}")))?;
+    let stem = store::file_stem(&report.topology);
+    Ok(if markdown {
+        attachment(
+            report.to_markdown(),
+            "text/markdown; charset=utf-8",
+            &format!("{stem}-resilience.md"),
+            query.download,
+        )
+        .into_response()
+    } else {
+        attachment(
+            serde_json::to_string(&report).expect("reports serialise"),
+            "application/json",
+            &format!("{stem}-resilience.json"),
+            query.download,
+        )
+        .into_response()
     })
 }

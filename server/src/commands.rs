@@ -174,6 +174,17 @@ pub fn experiment(
     Ok((out, held))
 }
 
+/// `report`: the resilience report in Markdown, or JSON.
+pub fn resilience_report(file: &Path, seed: u64, json: bool) -> Result<String, String> {
+    let topology = read_topology(file)?;
+    let report = simulator::resilience::report(&topology, seed);
+    Ok(if json {
+        serde_json::to_string(&report).expect("reports serialise")
+    } else {
+        report.to_markdown()
+    })
+}
+
 pub fn analyze(file: &Path, json: bool) -> Result<String, String> {
     let topology = read_topology(file)?;
     let analysis = analysis::analyze(&topology);

@@ -35,6 +35,10 @@ use crate::session::Session;
 /// Largest request body accepted (413 beyond).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Largest recording `POST /api/runs` accepts: a run whose topology was replaced many times
+/// carries each version.
+pub const RECORDING_LIMIT: usize = 16 * 1024 * 1024;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -76,6 +80,20 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
             get(api::get_experiment).delete(api::delete_experiment),
         )
         .route("/experiments/{id}/stop", post(api::stop_experiment))
+        .route(
+            "/runs",
+            post(api::load_run).layer(DefaultBodyLimit::max(RECORDING_LIMIT)),
+        )
+        .route("/runs/{id}", get(api::get_run))
+        .route("/runs/{id}/frames/{t}", get(api::get_frame))
+        .route("/runs/{id}/recording", get(api::get_recording))
+        .route(
+            "/compare",
+            get(api::get_compare)
+                .post(api::start_compare)
+                .delete(api::stop_compare),
+        )
+        .route("/report", get(api::get_report))
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

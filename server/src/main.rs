@@ -64,6 +64,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The resilience report: single points of failure, the worst blast radius, and each
+    /// routing mode under the worst single-instance kill (Markdown, or JSON).
+    Report {
+        /// Topology file (.json, .yaml or .yml).
+        file: PathBuf,
+        /// Seed of the simulated kills.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a chaos experiment (a fault timeline and a steady-state hypothesis, in the JSON
     /// that POST /api/experiments takes) on a fresh run of a topology, and report its verdict.
     /// Exits 0 when the hypothesis held, 1 otherwise.
@@ -215,6 +227,9 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Analyze { file, json }) => print(commands::analyze(&file, json)),
+        Some(Command::Report { file, seed, json }) => {
+            print(commands::resilience_report(&file, seed, json))
+        }
         Some(Command::Template { name, size, seed }) => {
             print(commands::template(&name, size, seed))
         }

@@ -24,11 +24,14 @@ use simulator::engine::{Engine, FaultId};
 use simulator::experiment::{Experiment, Plan, PlanError};
 use simulator::fault::{Fault, FaultError, FaultKind};
 use simulator::layout;
+use simulator::lockstep::{CompareView, Lockstep};
 use simulator::measure::{Rolling, Window};
-use simulator::queue::secs;
+use simulator::queue::{NANOS_PER_SEC, secs};
+use simulator::replay::{self, Frames, Recording, ReplayError};
 use simulator::topology::{RoutingMode, Topology};
 use simulator::wire::{
-    ExperimentSummary, FaultRecord, MonkeySettings, Snapshot, StoredExperiment, Tick,
+    Epoch, ExperimentSummary, FaultRecord, MonkeySettings, RunInfo, Snapshot, StoredExperiment,
+    Tick,
 };
 use tokio::sync::{broadcast, watch};
 
@@ -48,6 +51,16 @@ const MAX_CATCH_UP: Duration = Duration::from_secs(1);
 
 /// Simulated time the live figures cover (a rolling window).
 const FIGURES_SPAN_S: f64 = 1.0;
+
+/// Figures (a service or a link, in one frame) the per-second frames of a run may hold:
+/// an hour of `shop`, a minute of a 2,000-service topology.
+const FRAME_BUDGET: usize = 500_000;
+
+/// Loaded runs kept for viewing; loading another forgets the oldest.
+const LOADED_RUNS: usize = 3;
+
+/// The objective the live comparison measures outage against (the dashboard's too).
+pub const COMPARE_SLO: f64 = 0.99;
 
 /// A tick ready to send: its sequence number (the SSE `id`), the topology version it
 /// belongs to, and its JSON.
@@ -184,11 +197,17 @@ struct Live {
     changes: Vec<Change>,
     /// Ended experiments to store.
     ended: Vec<StoredExperiment>,
+    /// This run's per-second frames, to scrub back through.
+    frames: Frames,
+    /// The live routing comparison, while open.
+    compare: Option<Lockstep>,
 }
 
 impl Live {
     fn new(topology: Topology, seed: u64, last_experiment_id: u64) -> Live {
         Live {
+            frames: Frames::new(Frames::capacity_for(&topology, FRAME_BUDGET)),
+            compare: None,
             engine: Engine::new(topology, seed),
             rolling: Rolling::new(secs(FIGURES_SPAN_S)),
             speed: 1.0,
@@ -372,11 +391,19 @@ impl Live {
     fn advance(&mut self, seconds: f64) {
         let until = self.engine.now() + secs(seconds);
         loop {
+            // Cut at every whole second too, for the run's frames.
             let stop = self
                 .running_experiment()
-                .map_or(until, |live| live.experiment.next_boundary().min(until));
+                .map_or(until, |live| live.experiment.next_boundary().min(until))
+                .min(Frames::next_boundary(self.engine.now()));
             self.engine.run_until(stop);
+            if let Some(compare) = self.compare.as_mut() {
+                compare.advance_to(stop);
+            }
             let window = self.engine.take_window();
+            // The frame first: an experiment that ends now reverts its faults after it, as
+            // a replay applies controls after the frame of their second.
+            self.frames.observe(&self.engine, &window);
             let ended = match self.experiment.as_mut() {
                 Some(live) if live.experiment.is_running() => live.experiment.observe(&window),
                 _ => false,
@@ -389,6 +416,30 @@ impl Live {
                 break;
             }
         }
+    }
+
+    /// Starts every view of the run afresh: its frames, and the comparison if open.
+    fn restart_views(&mut self) {
+        self.frames = Frames::new(Frames::capacity_for(self.engine.topology(), FRAME_BUDGET));
+        if self.compare.is_some() {
+            self.start_compare();
+        }
+    }
+
+    fn start_compare(&mut self) {
+        let mut compare = Lockstep::start(
+            self.engine.topology(),
+            self.seed,
+            self.engine.now(),
+            COMPARE_SLO,
+        );
+        compare.mirror_faults(&self.engine);
+        self.compare = Some(compare);
+    }
+
+    /// What a viewer needs to scrub through the live run.
+    fn run_info(&self) -> RunInfo {
+        run_info("live", &self.engine.recording(), &self.frames)
     }
 
     fn state(&self) -> SessionState {
@@ -430,6 +481,7 @@ pub struct Session {
     sender: Arc<watch::Sender<Arc<TickMessage>>>,
     changes: broadcast::Sender<Arc<ChangeMessage>>,
     reports: mpsc::Sender<StoredExperiment>,
+    runs: Arc<Mutex<LoadedRuns>>,
     pub stats: Arc<ServerStats>,
 }
 
@@ -462,6 +514,7 @@ impl Session {
             sender: Arc::new(sender),
             changes: broadcast::channel(CHANGES_CAPACITY).0,
             reports,
+            runs: Arc::default(),
             stats: Arc::default(),
         };
         let ticker = session.clone();
@@ -508,6 +561,13 @@ impl Session {
     /// Serialises the current tick and hands it to every stream. Takes the lock's guard so
     /// the tick is built under it and sent after it is released.
     fn publish(&self, mut live: MutexGuard<'_, Live>) {
+        // Faults changed since the last publication reach the comparison before time moves.
+        let Live {
+            compare, engine, ..
+        } = &mut *live;
+        if let Some(compare) = compare.as_mut() {
+            compare.mirror_faults(engine);
+        }
         let changes: Vec<ChangeMessage> = live
             .take_changes()
             .into_iter()
@@ -586,6 +646,13 @@ impl Session {
         let monkey = live.monkey_state();
         let dropped = live.engine.replace_topology(topology);
         live.rolling.clear();
+        live.frames.discard_partial();
+        let capacity = Frames::capacity_for(live.engine.topology(), FRAME_BUDGET);
+        live.frames.set_capacity(capacity);
+        if live.compare.is_some() {
+            // Three runs of the new topology, from now.
+            live.start_compare();
+        }
         live.topology_version += 1;
         live.changes.push(Change::Topology { cause: "replaced" });
         if monkey.enabled {
@@ -690,6 +757,7 @@ impl Session {
         let topology = live.engine.topology().clone();
         live.engine = Engine::new(topology, live.seed);
         live.rolling.clear();
+        live.restart_views();
         live.monkey.enabled = false;
         live.monkey.fault_id = None;
         live.topology_version += 1;
@@ -801,6 +869,99 @@ impl Session {
         self.lock().experiment.as_ref().map(LiveExperiment::summary)
     }
 
+    /// The live run so far, to replay or export.
+    pub fn recording(&self) -> Recording {
+        self.lock().engine.recording()
+    }
+
+    /// Run `id` (`live` or a loaded one's number), if there is one.
+    pub fn run(&self, id: &str) -> Option<RunInfo> {
+        if id == "live" {
+            return Some(self.lock().run_info());
+        }
+        let runs = self.loaded_runs();
+        let id: u64 = id.parse().ok()?;
+        runs.runs
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.info.clone())
+    }
+
+    /// The recording of a loaded run (the live one's is [`Session::recording`]).
+    pub fn loaded_recording(&self, id: &str) -> Option<Recording> {
+        let id: u64 = id.parse().ok()?;
+        let runs = self.loaded_runs();
+        runs.runs
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.recording.clone())
+    }
+
+    /// The frame of run `id` at the end of simulated second `t`; `Err` says which seconds
+    /// there are (`None` for no such run).
+    pub fn frame(&self, id: &str, t: u64) -> Option<Result<Tick, KeptSeconds>> {
+        let pick = |frames: &Frames| frames.at(t).cloned().ok_or((frames.first(), frames.last()));
+        if id == "live" {
+            return Some(pick(&self.lock().frames));
+        }
+        let id: u64 = id.parse().ok()?;
+        let runs = self.loaded_runs();
+        runs.runs
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| pick(&r.frames))
+    }
+
+    /// Replays `recording` (slow: it simulates the whole run again; call it off the async
+    /// runtime) and keeps it for viewing.
+    pub fn load_run(&self, recording: Recording) -> Result<RunInfo, ReplayError> {
+        let capacity = recording
+            .epochs()
+            .iter()
+            .map(|(_, topology)| Frames::capacity_for(topology, FRAME_BUDGET))
+            .min()
+            .unwrap_or(60);
+        let replayed = replay::replay(&recording, capacity)?;
+        let mut runs = self.loaded_runs();
+        runs.last_id += 1;
+        let id = runs.last_id;
+        let info = run_info(&id.to_string(), &recording, &replayed.frames);
+        runs.runs.push(LoadedRun {
+            id,
+            info: info.clone(),
+            recording,
+            frames: replayed.frames,
+        });
+        if runs.runs.len() > LOADED_RUNS {
+            runs.runs.remove(0);
+        }
+        Ok(info)
+    }
+
+    fn loaded_runs(&self) -> MutexGuard<'_, LoadedRuns> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Opens the live routing comparison (afresh if open).
+    pub fn start_compare(&self) -> CompareView {
+        let mut live = self.lock();
+        live.start_compare();
+        let view = live.compare.as_ref().map(Lockstep::view);
+        self.publish(live);
+        view.expect("just started")
+    }
+
+    /// Closes the comparison; false if none was open.
+    pub fn stop_compare(&self) -> bool {
+        self.lock().compare.take().is_some()
+    }
+
+    pub fn compare(&self) -> Option<CompareView> {
+        self.lock().compare.as_ref().map(Lockstep::view)
+    }
+
     pub fn faults(&self) -> Vec<FaultRecord> {
         self.lock()
             .engine
@@ -808,6 +969,45 @@ impl Session {
             .map(FaultRecord::from_active)
             .collect()
     }
+}
+
+/// What a viewer needs to scrub through a run: its seed, length, frames kept and the
+/// topology as drawn at each moment.
+fn run_info(id: &str, recording: &Recording, frames: &Frames) -> RunInfo {
+    RunInfo {
+        id: id.to_string(),
+        seed: recording.seed,
+        duration_s: recording.end_ns as f64 / NANOS_PER_SEC,
+        first_s: frames.first(),
+        last_s: frames.last(),
+        controls: recording.controls.len(),
+        epochs: recording
+            .epochs()
+            .into_iter()
+            .map(|(from, topology)| Epoch {
+                from_s: from as f64 / NANOS_PER_SEC,
+                positions: layout::layered(&topology),
+                topology,
+            })
+            .collect(),
+    }
+}
+
+/// The first and last seconds a run has frames for (none before its first second ends).
+pub type KeptSeconds = (Option<u64>, Option<u64>);
+
+/// Runs loaded from recordings, newest last.
+#[derive(Default)]
+pub struct LoadedRuns {
+    runs: Vec<LoadedRun>,
+    last_id: u64,
+}
+
+struct LoadedRun {
+    id: u64,
+    info: RunInfo,
+    recording: Recording,
+    frames: Frames,
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

@@ -997,3 +997,161 @@ fn every_route_is_documented_in_docs_api_md() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_live_run_replays_exactly_from_its_recording() {
+    let router = router(None);
+    pause(&router).await;
+    step(&router, 2.5).await;
+    let kill = r#"{"kind": "kill", "service": "cart", "instance": 1}"#;
+    let (status, created) = call(&router, "POST", "/api/faults", Some(kill)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    step(&router, 4.25).await;
+    let uri = format!("/api/faults/{}", created["id"]);
+    assert_eq!(
+        call(&router, "DELETE", &uri, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    step(&router, 3.0).await;
+
+    let (status, live) = call(&router, "GET", "/api/runs/live", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let last = live["last_s"].as_u64().unwrap();
+    assert!(last >= 9, "{live}");
+    assert_eq!(
+        live["controls"], 2,
+        "the kill and its revert (pausing is no control)"
+    );
+    let (status, recording) = call(&router, "GET", "/api/runs/live/recording", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Loaded (elsewhere, as from a file), it replays to the same frames, byte for byte.
+    let (status, loaded) = call(&router, "POST", "/api/runs", Some(&recording.to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{loaded}");
+    let id = loaded["id"].as_str().unwrap().to_string();
+    assert_eq!(loaded["last_s"], live["last_s"]);
+    assert_eq!(loaded["epochs"], live["epochs"]);
+    for t in [1, 3, 5, last] {
+        let original = call(&router, "GET", &format!("/api/runs/live/frames/{t}"), None).await;
+        let replayed = call(&router, "GET", &format!("/api/runs/{id}/frames/{t}"), None).await;
+        assert_eq!(original.0, StatusCode::OK);
+        assert_eq!(original.1.to_string(), replayed.1.to_string(), "second {t}");
+    }
+    let (status, frame) = call(&router, "GET", "/api/runs/live/frames/5", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        frame["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "kill")
+    );
+    let (status, err) = call(&router, "GET", "/api/runs/live/frames/99999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        err["error"].as_str().unwrap().contains("seconds 1 to"),
+        "{err}"
+    );
+    assert_eq!(
+        call(&router, "GET", "/api/runs/42", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn bad_recordings_name_what_is_wrong() {
+    let router = router(None);
+    let (status, _) = call(&router, "POST", "/api/runs", Some("{nope")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, recording) = call(&router, "GET", "/api/runs/live/recording", None).await;
+    let mut bad = recording.clone();
+    bad["topology"]["services"][0]["replicas"] = json!(0);
+    let (status, err) = call(&router, "POST", "/api/runs", Some(&bad.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["path"], "topology.services[0].replicas", "{err}");
+    let mut bad = recording;
+    bad["seed"] = json!("seven");
+    let (status, err) = call(&router, "POST", "/api/runs", Some(&bad.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["path"], "seed", "{err}");
+}
+
+#[tokio::test]
+async fn the_live_comparison_mirrors_faults_until_closed() {
+    let router = router(None);
+    assert_eq!(
+        call(&router, "GET", "/api/compare", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    pause(&router).await;
+    let (status, view) = call(&router, "POST", "/api/compare", None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(view["t"], 0.0);
+    step(&router, 3.0).await;
+    let kill = r#"{"kind": "kill", "service": "cart", "instance": 1}"#;
+    assert_eq!(
+        call(&router, "POST", "/api/faults", Some(kill)).await.0,
+        StatusCode::CREATED
+    );
+    step(&router, 5.0).await;
+    let (status, view) = call(&router, "GET", "/api/compare", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["t"], 8.0);
+    assert_eq!(view["first_fault_s"], 3.0);
+    for mode in ["dns", "lb", "smart"] {
+        let side = &view["modes"][mode];
+        assert_eq!(side["timeline"].as_array().unwrap().len(), 8, "{mode}");
+        assert_eq!(side["health"]["cart"], "degraded", "{mode}");
+        assert!(side["summary"]["lost"].is_u64());
+    }
+    assert_eq!(
+        call(&router, "DELETE", "/api/compare", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&router, "GET", "/api/compare", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&router, "DELETE", "/api/compare", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_resilience_report_comes_as_json_or_markdown() {
+    let router = router(None);
+    let (status, report) = call(&router, "GET", "/api/report", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["topology"], "shop");
+    assert!(
+        report["spof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "auth"),
+        "{report}"
+    );
+    assert_eq!(
+        report["worst_kill"]["summary"].as_object().unwrap().len(),
+        3
+    );
+    let request = Request::builder()
+        .uri("/api/report?format=markdown&download=true")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"shop-resilience.md\""
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let markdown = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        markdown.starts_with("# Resilience report: shop"),
+        "{markdown}"
+    );
+    let (status, err) = call(&router, "GET", "/api/report?format=pdf", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["path"], "format");
+}

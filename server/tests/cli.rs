@@ -135,6 +135,30 @@ fn analyze_finds_the_hub_of_a_star() {
 }
 
 #[test]
+fn report_prints_markdown_or_identical_json() {
+    let file = template_file("star", &["--size", "6"]);
+    let markdown = stdout(&blastradius(&["report", file.to_str().unwrap()]));
+    assert!(
+        markdown.starts_with("# Resilience report: star"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("`hub`"), "{markdown}");
+    let json = |seed: &str| {
+        stdout(&blastradius(&[
+            "report",
+            file.to_str().unwrap(),
+            "--json",
+            "--seed",
+            seed,
+        ]))
+    };
+    let first = json("3");
+    assert_eq!(first, json("3"));
+    let report: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(report["ranking"][0]["service"], "hub");
+}
+
+#[test]
 fn mistakes_get_clear_errors() {
     let file = template_file("line", &[]);
     let file = file.to_str().unwrap();

@@ -227,6 +227,14 @@ impl Frames {
         }
     }
 
+    /// Keeps at most `capacity` frames from now on (the latest ones).
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.kept.len() > self.capacity {
+            self.kept.pop_front();
+        }
+    }
+
     /// Forgets the part of a second counted under a topology that was just replaced.
     pub fn discard_partial(&mut self) {
         self.pending = None;

@@ -149,6 +149,32 @@ pub struct Snapshot {
     pub analysis: Analysis,
 }
 
+/// A run a viewer can scrub through (`GET /api/runs/{id}`): the live one, or one loaded
+/// from a recording.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// `live`, or the number a loaded run was given.
+    pub id: String,
+    pub seed: u64,
+    /// Simulated seconds the run covers.
+    pub duration_s: f64,
+    /// The first and last whole seconds with a frame (`GET /api/runs/{id}/frames/{t}`).
+    pub first_s: Option<u64>,
+    pub last_s: Option<u64>,
+    /// Controls applied during the run (faults injected and reverted, changes).
+    pub controls: usize,
+    /// The topology as drawn from each moment on, oldest first.
+    pub epochs: Vec<Epoch>,
+}
+
+/// The topology in force from `from_s` on, with where to draw each service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Epoch {
+    pub from_s: f64,
+    pub topology: Topology,
+    pub positions: BTreeMap<String, [f64; 2]>,
+}
+
 /// The body of every API error.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {
