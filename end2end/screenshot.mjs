@@ -48,6 +48,36 @@ try {
   await page.waitForTimeout(500);
   await page.screenshot({ path: `${out}/dashboard-light.png` });
   await page.getByTestId('theme').click();
+  // The routing comparison: one auth instance killed, at 5× speed.
+  await page.getByTestId('screen-compare').click();
+  await page.getByTestId('compare-graph-dns').waitFor();
+  await page.getByTestId('speed').selectOption('5');
+  await page.waitForTimeout(2000);
+  await page.getByTestId('compare-node-dns-auth').click();
+  await page.getByTestId('instance-1').click();
+  await page.getByTestId('kill').click();
+  await page.waitForTimeout(7000);
+  await page.screenshot({ path: `${out}/dashboard-compare.png` });
+  await page.setViewportSize({ width: 420, height: 900 });
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: `${out}/dashboard-compare-narrow.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByTestId('speed').selectOption('1');
+  // Replay: scrubbed back to a second of the run.
+  await page.getByTestId('screen-replay').click();
+  await page.getByTestId('replay-bar').waitFor();
+  await page.waitForTimeout(1000);
+  const scrub = page.getByTestId('replay-scrub');
+  const max = Number(await scrub.getAttribute('max'));
+  await scrub.fill(String(Math.max(1, max - 20)));
+  await page.waitForTimeout(1000);
+  await page.screenshot({ path: `${out}/dashboard-replay.png` });
+  await page.getByTestId('replay-exit').click();
+  await page.getByTestId('screen-live').click();
+  // The resilience report.
+  await page.getByTestId('open-report').click();
+  await page.getByTestId('report-kill').waitFor({ timeout: 20000 });
+  await page.screenshot({ path: `${out}/dashboard-report.png` });
 } finally {
   await browser.close();
 }

@@ -17,14 +17,13 @@ pub enum Connection {
     Reconnecting,
 }
 
-/// Opens `/api/events` and keeps `snapshot`, `tick` and `connection` up to date. The
-/// browser's EventSource reconnects by itself; the server answers each connection with a
-/// fresh snapshot, so the view resynchronises after a restart.
-pub fn follow_events(
-    snapshot: RwSignal<Option<Snapshot>>,
-    tick: RwSignal<Option<Tick>>,
-    connection: RwSignal<Connection>,
-) -> Result<(), String> {
+/// Opens `/api/events` and keeps the live view's snapshot, tick and connection up to date
+/// (while a replay shows other ones, only [`Live::latest`], to go back to). The browser's
+/// EventSource reconnects by itself; the server answers each connection with a fresh
+/// snapshot, so the view resynchronises after a restart.
+pub fn follow_events(live: Live) -> Result<(), String> {
+    let (snapshot, tick, connection) = (live.snapshot, live.tick, live.connection);
+    let replaying = move || live.screen.get_untracked() == crate::app::Screen::Replay;
     let source = EventSource::new("/api/events").map_err(js_message)?;
     let on_snapshot = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(text) = event.data().as_string() else {
@@ -32,9 +31,16 @@ pub fn follow_events(
         };
         match serde_json::from_str::<Snapshot>(&text) {
             Ok(new) => {
+                connection.set(Connection::Live);
+                if replaying() {
+                    live.latest.update_value(|latest| {
+                        latest.1 = Some(new.state.clone());
+                        latest.0 = Some(new);
+                    });
+                    return;
+                }
                 tick.set(Some(new.state.clone()));
                 snapshot.set(Some(new));
-                connection.set(Connection::Live);
             }
             Err(err) => web_sys::console::error_1(&format!("bad snapshot: {err}").into()),
         }
@@ -44,6 +50,7 @@ pub fn follow_events(
             return;
         };
         match serde_json::from_str::<Tick>(&text) {
+            Ok(new) if replaying() => live.latest.update_value(|latest| latest.1 = Some(new)),
             Ok(new) => tick.set(Some(new)),
             Err(err) => web_sys::console::error_1(&format!("bad tick: {err}").into()),
         }
@@ -151,6 +158,26 @@ pub async fn request_as(
         Ok(ApiError { error, path: None }) => error,
         Err(_) => format!("the server answered {status}"),
     })
+}
+
+/// The file a file input's `change` event chose; clears the input, so choosing the same
+/// file again (after fixing it) fires `change` again.
+pub fn chosen_file(event: &web_sys::Event) -> Option<web_sys::File> {
+    let element = event
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())?;
+    let file = element.files().and_then(|files| files.get(0))?;
+    element.set_value("");
+    Some(file)
+}
+
+/// The text of a file the person chose.
+pub async fn file_text(file: &web_sys::File) -> Result<String, String> {
+    JsFuture::from(file.text())
+        .await
+        .ok()
+        .and_then(|text| text.as_string())
+        .ok_or_else(|| format!("{} cannot be read", file.name()))
 }
 
 fn js_message(value: JsValue) -> String {

@@ -19,6 +19,17 @@ pub const HISTORY_LEN: usize = 600;
 /// The availability objective outage-seconds are counted against.
 pub const SLO: f64 = 0.99;
 
+/// What the main area shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// The live graph.
+    Live,
+    /// The live topology under each routing mode side by side.
+    Compare,
+    /// A run (the live one or a loaded one) second by second, scrubbed on a timeline.
+    Replay,
+}
+
 /// The state every component reads, provided as context by [`App`].
 #[derive(Clone, Copy)]
 pub struct Live {
@@ -42,6 +53,10 @@ pub struct Live {
     /// The static resilience analysis of the live topology in the live routing mode (sent
     /// with each snapshot: computing it here would double the WASM bundle).
     pub analysis: Memo<Option<Analysis>>,
+    pub screen: RwSignal<Screen>,
+    /// The newest snapshot and tick from the stream while a replay shows past ones; the
+    /// live view comes back to them. Ticks only: the stream's own, never a replay's.
+    pub latest: StoredValue<(Option<Snapshot>, Option<Tick>)>,
 }
 
 /// The whole dashboard.
@@ -62,6 +77,8 @@ pub fn App() -> impl IntoView {
         history: RwSignal::new(VecDeque::new()),
         marks: RwSignal::new(VecDeque::new()),
         outage_s: RwSignal::new(0.0),
+        screen: RwSignal::new(Screen::Live),
+        latest: StoredValue::new((None, None)),
     };
     provide_context(live);
     let edits = crate::editor::Edits::new();
@@ -75,11 +92,16 @@ pub fn App() -> impl IntoView {
         live.selected.track();
         live.selected_instance.set(None);
     });
-    if let Err(err) = api::follow_events(live.snapshot, live.tick, live.connection) {
+    if let Err(err) = api::follow_events(live) {
         live.notice
             .set(Some(format!("cannot open the live stream: {err}")));
     }
     Effect::new(move |_| {
+        // A replay's frames are the past: the chart and counts follow the live run only.
+        if live.screen.get_untracked() == Screen::Replay {
+            live.tick.track();
+            return;
+        }
         let Some((t, availability, faults)) = live.tick.with(|t| {
             t.as_ref().map(|t| {
                 let faults: Vec<(f64, u64, String)> = t
@@ -140,6 +162,8 @@ pub fn App() -> impl IntoView {
             <div class="clock" title="simulated time">
                 {move || live.tick.with(|t| t.as_ref().map(|t| format!("t = {}", format::clock(t.t))))}
             </div>
+            <crate::views::ScreenSwitch/>
+            <crate::views::ReportButton/>
             <Availability/>
             <div class="chrome">
                 <crate::chrome::ThemeToggle/>
@@ -147,9 +171,17 @@ pub fn App() -> impl IntoView {
             </div>
         </header>
         <Toolbar/>
-        <main class="layout">
+        <main class="layout" class:replaying=move || live.screen.get() == Screen::Replay>
             <section class="canvas">
-                <Graph/>
+                <div class="screen" class:hidden=move || live.screen.get() == Screen::Compare>
+                    <Graph/>
+                </div>
+                <Show when=move || live.screen.get() == Screen::Compare>
+                    <crate::views::CompareScreen/>
+                </Show>
+                <Show when=move || live.screen.get() == Screen::Replay>
+                    <crate::views::ReplayBar/>
+                </Show>
             </section>
             <aside class="side">
                 <Panel/>

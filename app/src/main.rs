@@ -11,6 +11,7 @@ mod log;
 mod panel;
 mod properties;
 mod toolbar;
+mod views;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -486,14 +486,40 @@ fn Prediction() -> impl IntoView {
                 .unwrap_or_default()
         })
     };
+    // Once it is down, what each entry does now, beside what was predicted.
+    let down = move || {
+        let Some(name) = live.selected.get() else {
+            return false;
+        };
+        live.tick.with(|t| {
+            t.as_ref()
+                .and_then(|t| t.services.get(&name))
+                .is_some_and(|f| f.up == 0)
+        })
+    };
+    let observed = move |entry: &str| {
+        live.tick.with(|t| {
+            t.as_ref()
+                .and_then(|t| t.entries.get(entry))
+                .and_then(|e| e.availability)
+        })
+    };
     view! {
         <div class="prediction" data-testid="blast-radius" class:hidden=move || shares().is_empty()>
             <span class="prediction-label" title="From the graph alone: required and optional calls, fractional calls, retries">
-                "If killed, still succeeding:"
+                {move || if down() { "Killed: predicted → observed now:" } else { "If killed, still succeeding:" }}
             </span>
             <For each=shares key=|(entry, share)| (entry.clone(), share.to_bits()) let:item>
                 <span class="prediction-item" data-level=crate::app::level(Some(item.1))>
                     {format!("{} {}", item.0, format::percent(Some(item.1)))}
+                    <Show when=down>
+                        <span class="observed" data-testid=format!("observed-{}", item.0)>
+                            {
+                                let entry = item.0.clone();
+                                move || format!(" → {}", format::percent(observed(&entry)))
+                            }
+                        </span>
+                    </Show>
                 </span>
             </For>
         </div>

@@ -109,26 +109,13 @@ fn ImportExport() -> impl IntoView {
     let live = expect_context::<Live>();
     let input = NodeRef::<leptos::html::Input>::new();
     let import = move |event: web_sys::Event| {
-        use wasm_bindgen::JsCast;
-        let Some(element) = event
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        else {
+        let Some(file) = api::chosen_file(&event) else {
             return;
         };
-        let Some(file) = element.files().and_then(|files| files.get(0)) else {
-            return;
-        };
-        // Choosing the same file again (after fixing it) must fire `change` again.
-        element.set_value("");
         let name = file.name();
         let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
         run(live, async move {
-            let text = wasm_bindgen_futures::JsFuture::from(file.text())
-                .await
-                .ok()
-                .and_then(|text| text.as_string())
-                .ok_or_else(|| format!("{name} cannot be read"))?;
+            let text = api::file_text(&file).await?;
             let content_type = if yaml {
                 "application/yaml"
             } else {

@@ -121,6 +121,22 @@ export class Dashboard {
     return match ? Number(match[1]) / 100 : NaN;
   }
 
+  /** Switches the main area: the live graph, the routing comparison, or a replay. */
+  async screen(name: 'live' | 'compare' | 'replay') {
+    await this.page.getByTestId(`screen-${name}`).click();
+  }
+
+  /** Requests lost so far under a routing mode, from the comparison's summary table. */
+  async compareLost(mode: 'dns' | 'lb' | 'smart'): Promise<number> {
+    const text = (await this.page.getByTestId(`compare-lost-${mode}`).textContent()) ?? '';
+    return text.trim() === '' ? NaN : Number(text);
+  }
+
+  /** Shows second `t` of the run on the replay bar's timeline. */
+  async scrubTo(t: number) {
+    await this.page.getByTestId('replay-scrub').fill(String(t));
+  }
+
   /** Waits until the availability shown satisfies `predicate`. */
   async expectAvailability(predicate: (share: number) => boolean, testId = 'availability') {
     await expect

@@ -987,6 +987,7 @@ fn run_info(id: &str, recording: &Recording, frames: &Frames) -> RunInfo {
             .map(|(from, topology)| Epoch {
                 from_s: from as f64 / NANOS_PER_SEC,
                 positions: layout::layered(&topology),
+                analysis: analysis::analyze(&topology),
                 topology,
             })
             .collect(),

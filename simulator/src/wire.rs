@@ -173,6 +173,8 @@ pub struct Epoch {
     pub from_s: f64,
     pub topology: Topology,
     pub positions: BTreeMap<String, [f64; 2]>,
+    /// The static resilience analysis of `topology` in its routing mode.
+    pub analysis: Analysis,
 }
 
 /// The body of every API error.
