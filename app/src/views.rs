@@ -379,7 +379,7 @@ fn CompareTable(compare: RwSignal<Option<CompareView>>) -> impl IntoView {
                     {move || {
                         summary()
                             .map(|s| match s.recover_s {
-                                Some(r) => format!("{r} s"),
+                                Some(r) => format!("{r:.0} s"),
                                 None => "not yet".to_string(),
                             })
                             .unwrap_or_default()

@@ -14,11 +14,20 @@
 //! again, so the recursion is memoised on `(service, path ∩ its SCC)` — linear for acyclic
 //! topologies. Components larger than [`EXACT_SCC_LIMIT`] would need too many states; the
 //! whole analysis then estimates `f` by sampling call trees (deterministic seed).
+//!
+//! Single points of failure come from reachability alone (petgraph's depth-first search):
+//! a request at an entry calls every required dependency with `calls ≥ 1` that is not on
+//! its path, so it visits every service reachable from the entry over such edges (a simple
+//! path from the entry is never cut by the path rule); a killed service there fails every
+//! request. Dominators, the usual tool for "every path passes through", do not apply: a
+//! request takes *all* its required calls, not one of them. The test
+//! `spofs_by_reachability_agree_with_the_exact_shares` checks the two views agree.
 
 use std::collections::{BTreeMap, HashMap};
 
 use petgraph::algo::tarjan_scc;
-use petgraph::graph::DiGraph;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::Dfs;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -149,17 +158,44 @@ fn analyze_with(topology: &Topology, force_sampling: bool) -> Analysis {
             .map(|name| (name.clone(), component.1))
             .collect(),
     );
-    let spof = blast_radius
-        .iter()
-        .filter(|(_, shares)| shares.values().any(|share| *share <= 1e-9))
-        .map(|(name, _)| name.clone())
+    let mut spof: Vec<String> = certainly_visited(topology, &entries)
+        .into_iter()
+        .map(|s| topology.services[s].name.clone())
         .collect();
+    if component.1 == 0.0 {
+        spof.push(component.0.to_string());
+    }
+    spof.sort();
     Analysis {
         entries: entry_names,
         spof,
         blast_radius,
         method: if exact { "exact" } else { "sampled" }.to_string(),
     }
+}
+
+/// The services every request at some entry in `entries` visits: those reachable from it
+/// over required dependencies called at least once per request.
+fn certainly_visited(topology: &Topology, entries: &[usize]) -> std::collections::BTreeSet<usize> {
+    let index = topology.index_by_name();
+    let mut certain = DiGraph::<(), ()>::new();
+    for _ in &topology.services {
+        certain.add_node(());
+    }
+    for dep in &topology.dependencies {
+        if dep.required && dep.calls >= 1.0 {
+            let (from, to) = (index[dep.from.as_str()], index[dep.to.as_str()]);
+            certain.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
+        }
+    }
+    let mut visited = std::collections::BTreeSet::new();
+    for &entry in entries {
+        let mut dfs = Dfs::new(&certain, NodeIndex::new(entry));
+        while let Some(node) = dfs.next(&certain) {
+            visited.insert(node.index());
+        }
+    }
+    visited
 }
 
 impl Model<'_> {
@@ -276,6 +312,29 @@ mod tests {
             assert!(analysis.spof.contains(&spof.to_string()), "{spof}");
         }
         assert!(!analysis.spof.contains(&"registry".to_string()));
+    }
+
+    #[test]
+    fn spofs_by_reachability_agree_with_the_exact_shares() {
+        for name in templates::NAMES {
+            for seed in [1, 2, 3] {
+                let size = (name != "shop").then_some(12);
+                let topology = templates::build(name, size, seed).unwrap();
+                let analysis = analyze(&topology);
+                if analysis.method != "exact" {
+                    continue;
+                }
+                let by_share: Vec<&String> = analysis
+                    .blast_radius
+                    .iter()
+                    .filter(|(_, shares)| shares.values().any(|share| *share == 0.0))
+                    .map(|(name, _)| name)
+                    .collect();
+                let mut by_reach: Vec<&String> = analysis.spof.iter().collect();
+                by_reach.sort();
+                assert_eq!(by_reach, by_share, "{name} seed {seed}");
+            }
+        }
     }
 
     #[test]
