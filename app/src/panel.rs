@@ -82,6 +82,7 @@ fn Inspect() -> impl IntoView {
                 view! { <ServiceCard/> }.into_any()
             }
         }}
+        <crate::views::RoutingTableCard/>
         <section class="panel-card">
             <h3>"Availability over time"</h3>
             <Timeline/>

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use leptos::prelude::*;
+use simulator::engine::RoutingTable;
 use simulator::lockstep::CompareView;
 use simulator::resilience::ResilienceReport;
 use simulator::topology::RoutingMode;
@@ -752,5 +753,147 @@ fn ReportBody(report: ResilienceReport) -> impl IntoView {
                 .into_any()
             }
         }}
+    }
+}
+
+/// Rows of a routing table shown before "… and N more".
+const TABLE_ROWS: usize = 12;
+
+/// The selected service's routing tables: which instances each client would call now, the
+/// stale entries marked. Refreshed every second while a service is selected.
+#[component]
+pub fn RoutingTableCard() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let table = RwSignal::new(None::<RoutingTable>);
+    let fetch = move || {
+        let Some(service) = live.selected.get_untracked() else {
+            table.set(None);
+            return;
+        };
+        if live.screen.get_untracked() == Screen::Replay
+            || simulator::engine::COMPONENTS.contains(&service.as_str())
+        {
+            table.set(None);
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/routing/{service}");
+            let fresh = api::request("GET", &url, None)
+                .await
+                .ok()
+                .and_then(|text| serde_json::from_str::<RoutingTable>(&text).ok());
+            // A later selection may have answered first.
+            if live.selected.get_untracked().as_deref() == Some(service.as_str()) {
+                table.set(fresh);
+            }
+        });
+    };
+    Effect::new(move |_| {
+        live.selected.track();
+        live.screen.track();
+        fetch();
+    });
+    let poll = set_interval_with_handle(fetch, Duration::from_secs(1)).ok();
+    on_cleanup(move || {
+        if let Some(poll) = poll {
+            poll.clear();
+        }
+    });
+    let rows = move || {
+        table.with(|t| {
+            t.as_ref()
+                .map(|t| t.views.iter().take(TABLE_ROWS).cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    };
+    let more = move || {
+        table.with(|t| {
+            t.as_ref()
+                .map_or(0, |t| t.views.len().saturating_sub(TABLE_ROWS))
+        })
+    };
+    let replicas = move || table.with(|t| t.as_ref().map_or(0, |t| t.instances.len()));
+    let stale_count = move || {
+        table.with(|t| {
+            t.as_ref().map_or(0, |t| {
+                t.views
+                    .iter()
+                    .filter(|v| v.stale.iter().any(|s| *s))
+                    .count()
+            })
+        })
+    };
+    let mode = move || table.with(|t| t.as_ref().map(|t| t.mode.name()).unwrap_or_default());
+    view! {
+        <section class="panel-card routing-card" data-testid="routing-table" class:hidden=move || table.with(Option::is_none)>
+            <h3>"Routing table"</h3>
+            <p class="hint">
+                {move || {
+                    let stale = stale_count();
+                    let what = match mode() {
+                        "dns" => "Each caller's cached DNS answer",
+                        "lb" => "The load balancer's health-checked set",
+                        _ => "Each caller's table from the registry, minus its ejections",
+                    };
+                    if stale == 0 {
+                        format!("{what}; every table is right")
+                    } else {
+                        format!("{what}; {stale} still wrong about an instance (marked)")
+                    }
+                }}
+            </p>
+            <table class="routing">
+                <thead>
+                    <tr>
+                        <th>"client"</th>
+                        {move || {
+                            table.with(|t| {
+                                t.as_ref()
+                                    .map(|t| {
+                                        t.instances
+                                            .iter()
+                                            .enumerate()
+                                            .map(|(i, state)| {
+                                                view! { <th class=format!("instance-head {state}") title=format!("#{} is {state}", i + 1)>{format!("#{}", i + 1)}</th> }
+                                            })
+                                            .collect_view()
+                                    })
+                            })
+                        }}
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=rows key=|v| (v.client.clone(), v.listed.clone(), v.ejected.clone(), v.stale.clone(), v.source.clone()) let:row>
+                        <tr title=row.source.clone()>
+                            <th scope="row">{row.client.clone()}</th>
+                            {(0..replicas())
+                                .map(|i| {
+                                    let (listed, ejected, stale) = (
+                                        row.listed.get(i).copied().unwrap_or(false),
+                                        row.ejected.get(i).copied().unwrap_or(false),
+                                        row.stale.get(i).copied().unwrap_or(false),
+                                    );
+                                    let (mark, what) = match (listed, ejected) {
+                                        (true, false) => ("●", "listed"),
+                                        (true, true) => ("⊘", "ejected by this client"),
+                                        (false, _) => ("·", "not listed"),
+                                    };
+                                    view! {
+                                        <td
+                                            class:stale=stale
+                                            data-testid=stale.then_some("stale-entry")
+                                            title=if stale { format!("{what} — stale: wrong about #{}", i + 1) } else { what.to_string() }
+                                        >
+                                            {mark}
+                                        </td>
+                                    }
+                                })
+                                .collect_view()}
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+            <p class="hint" class:hidden=move || more() == 0>{move || format!("… and {} more clients", more())}</p>
+        </section>
     }
 }

@@ -100,3 +100,19 @@ test('the resilience report names the single points of failure', async ({ page }
   await expect(page.getByTestId('report-kill')).toContainText('smart', { timeout: 20_000 });
   await expect(page.getByTestId('report-markdown')).toHaveAttribute('href', /format=markdown/);
 });
+
+test('the routing table marks the entries still pointing at a dead instance', async ({ page, request }) => {
+  expect((await request.put('/api/session', { data: { routing_mode: 'dns' } })).ok()).toBe(true);
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await dashboard.select('auth');
+  await page.getByTestId('instance-1').click();
+  await dashboard.kill();
+  // DNS answers are cached for 30 s: every caller still lists the dead instance.
+  await expect(page.getByTestId('routing-table')).toContainText('cached DNS answer');
+  await expect(page.getByTestId('stale-entry')).toHaveCount(5);
+  // Smart clients learn from the registry within seconds: no stale entry left.
+  expect((await request.put('/api/session', { data: { routing_mode: 'smart' } })).ok()).toBe(true);
+  await expect(page.getByTestId('routing-table')).toContainText('from the registry', { timeout: 5000 });
+  await expect(page.getByTestId('stale-entry')).toHaveCount(0, { timeout: 10_000 });
+});

@@ -537,6 +537,18 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError
     })
 }
 
+/// `GET /api/routing/{service}`: each client's current routing table for `service`.
+pub async fn get_routing(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+) -> Result<Json<simulator::engine::RoutingTable>, AppError> {
+    state
+        .session
+        .routing_table(&service)
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no service '{service}' in the live topology")))
+}
+
 /// `GET /api/runs/{id}`: a run to scrub through — `live`, or a loaded one.
 pub async fn get_run(
     State(state): State<AppState>,

@@ -94,6 +94,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
                 .delete(api::stop_compare),
         )
         .route("/report", get(api::get_report))
+        .route("/routing/{service}", get(api::get_routing))
         .fallback(|| async { AppError::NotFound("no such API endpoint".into()) })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

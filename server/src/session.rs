@@ -869,6 +869,18 @@ impl Session {
         self.lock().experiment.as_ref().map(LiveExperiment::summary)
     }
 
+    /// Each client's current view of `service`'s instances; `None` for no such service.
+    pub fn routing_table(&self, service: &str) -> Option<simulator::engine::RoutingTable> {
+        let live = self.lock();
+        let index = live
+            .engine
+            .topology()
+            .services
+            .iter()
+            .position(|s| s.name == service)?;
+        Some(live.engine.routing_table(index))
+    }
+
     /// The live run so far, to replay or export.
     pub fn recording(&self) -> Recording {
         self.lock().engine.recording()

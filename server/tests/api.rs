@@ -1155,3 +1155,37 @@ async fn the_resilience_report_comes_as_json_or_markdown() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(err["path"], "format");
 }
+
+#[tokio::test]
+async fn routing_tables_show_what_each_client_believes() {
+    let router = router(None);
+    pause(&router).await;
+    let (status, body) = call(
+        &router,
+        "PUT",
+        "/api/session",
+        Some(r#"{"routing_mode": "dns"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    step(&router, 2.0).await;
+    let kill = r#"{"kind": "kill", "service": "auth", "instance": 1}"#;
+    assert_eq!(
+        call(&router, "POST", "/api/faults", Some(kill)).await.0,
+        StatusCode::CREATED
+    );
+    step(&router, 1.0).await;
+    let (status, table) = call(&router, "GET", "/api/routing/auth", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(table["mode"], "dns");
+    assert_eq!(table["instances"], json!(["down", "up"]));
+    let views = table["views"].as_array().unwrap();
+    // web's 3 instances and mobile-api's 2 call auth.
+    assert_eq!(views.len(), 5, "{table}");
+    assert!(
+        views.iter().any(|v| v["stale"][0] == true),
+        "a cached answer lists the dead one: {table}"
+    );
+    let (status, _) = call(&router, "GET", "/api/routing/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

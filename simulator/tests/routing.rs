@@ -259,3 +259,49 @@ fn latency_and_slow_faults_lengthen_requests() {
     // back's median work goes from ~1.4 ms to ~14 ms.
     assert!(slowed > base + 8.0, "{base} ms → {slowed} ms");
 }
+
+#[test]
+fn routing_tables_show_each_clients_view_and_mark_stale_entries() {
+    // DNS: front's cached answer still lists the dead instance: a stale entry.
+    let mut engine = Engine::new(two_tier("dns"), 1);
+    engine.run_until(secs(5.0));
+    engine.inject(kill_back_1()).unwrap();
+    engine.run_until(secs(8.0));
+    let table = engine.routing_table(1);
+    assert_eq!(table.instances, ["down", "up", "up"]);
+    let front = &table.views[0];
+    assert_eq!(front.client, "front#1");
+    assert_eq!(front.listed, [true, true, true]);
+    assert_eq!(front.stale, [true, false, false]);
+    assert!(
+        front.source.starts_with("cached DNS answer, expires in"),
+        "{}",
+        front.source
+    );
+
+    // Smart: once the registry TTL and propagation have passed, the table is right again.
+    let mut engine = Engine::new(two_tier("smart"), 1);
+    engine.run_until(secs(5.0));
+    engine.inject(kill_back_1()).unwrap();
+    engine.run_until(secs(5.5));
+    // Before the registry notices, the client's own outlier detection has ejected it.
+    let front = &engine.routing_table(1).views[0];
+    assert_eq!(front.listed, [true, true, true]);
+    assert_eq!(front.ejected, [true, false, false]);
+    assert_eq!(front.stale, [false, false, false]);
+    engine.run_until(secs(10.0));
+    let front = &engine.routing_table(1).views[0];
+    assert_eq!(front.listed, [false, true, true]);
+    assert_eq!(front.stale, [false, false, false]);
+
+    // LB: one view, the balancer's.
+    let mut engine = Engine::new(two_tier("lb"), 1);
+    engine.run_until(secs(1.0));
+    let table = engine.routing_table(1);
+    assert_eq!(table.views.len(), 1);
+    assert_eq!(table.views[0].client, "lb");
+    // The entry's own table: its outside clients.
+    let mut engine = Engine::new(two_tier("smart"), 1);
+    engine.run_until(secs(1.0));
+    assert_eq!(engine.routing_table(0).views[0].client, "outside → front");
+}

@@ -13,6 +13,7 @@
 
 mod breaker;
 mod routing;
+mod view;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -24,6 +25,7 @@ use rand_pcg::Pcg64Mcg;
 pub use breaker::BreakerState;
 use breaker::{Admission, CircuitBreaker};
 use routing::{Channel, Router};
+pub use view::{ClientView, RoutingTable};
 
 use crate::fault::{Fault, FaultError, FaultKind};
 use crate::measure::Window;

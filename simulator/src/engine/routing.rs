@@ -219,6 +219,12 @@ impl Router {
         Some(&entry.listed)
     }
 
+    /// `channel`'s cached DNS answer and when it expires, if it is still fresh at `now`.
+    pub fn cached_answer(&self, channel: Channel, now: Nanos) -> Option<(&[u32], Nanos)> {
+        let entry = &self.dns_cache[channel as usize];
+        (entry.expires > now).then_some((entry.listed.as_slice(), entry.expires))
+    }
+
     /// Whether an ejection may be in force at `now`; when not, [`Router::ejected`] is false.
     pub fn any_ejected(&self, now: Nanos) -> bool {
         now < self.ejections_end
