@@ -9,6 +9,7 @@ mod format;
 mod graph;
 mod log;
 mod panel;
+mod picture;
 mod properties;
 mod toolbar;
 mod views;

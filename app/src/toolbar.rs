@@ -8,6 +8,7 @@ use simulator::wire::SavedTopology;
 
 use crate::api;
 use crate::app::Live;
+use crate::picture::{Picture, save_view};
 
 /// Speeds offered, in simulated seconds per real second.
 const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0];
@@ -156,11 +157,20 @@ fn ImportExport() -> impl IntoView {
                 prop:value=""
                 on:change=move |event| {
                     let format = event_target_value(&event);
-                    if format.is_empty() {
-                        return;
-                    }
-                    // The server answers with an attachment: the browser saves it and stays.
-                    if let Some(window) = web_sys::window() {
+                    let stem = live
+                        .snapshot
+                        .with_untracked(|s| s.as_ref().map(|s| s.topology.name.clone()))
+                        .unwrap_or_else(|| "blastradius".into());
+                    let picture = match format.as_str() {
+                        "" => return,
+                        "svg" => Some(Picture::Svg),
+                        "png" => Some(Picture::Png),
+                        _ => None,
+                    };
+                    if let Some(picture) = picture {
+                        live.notice.set(save_view(picture, &stem).err());
+                    } else if let Some(window) = web_sys::window() {
+                        // The server answers with an attachment: the browser saves it and stays.
                         let url = format!("/api/topology?format={format}&download=true");
                         let _ = window.location().set_href(&url);
                     }
@@ -175,6 +185,8 @@ fn ImportExport() -> impl IntoView {
                 <option value="">"Export…"</option>
                 <option value="json">"JSON file"</option>
                 <option value="yaml">"YAML file"</option>
+                <option value="svg">"View as SVG"</option>
+                <option value="png">"View as PNG"</option>
             </select>
         </label>
     }

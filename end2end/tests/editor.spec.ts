@@ -169,3 +169,31 @@ test('add a service, connect it by dragging, delete, undo and redo', async ({ pa
   await expect(page.getByTestId('notice')).toContainText('entry point');
   await expect(dashboard.node('svc-1')).toBeVisible();
 });
+
+test('the view exports as an SVG file and as a PNG picture', async ({ page }) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await dashboard.select('cart');
+  await dashboard.kill();
+  await expect(dashboard.node('cart')).toHaveAttribute('data-health', 'down');
+  const saved = async (format: string) => {
+    const download = page.waitForEvent('download');
+    await page.getByTestId('export').selectOption(format);
+    const file = await download;
+    const stream = await file.createReadStream();
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return { name: file.suggestedFilename(), body: Buffer.concat(chunks) };
+  };
+  const svg = await saved('svg');
+  expect(svg.name).toBe('shop.svg');
+  const text = svg.body.toString('utf8');
+  expect(text).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  expect(text).toContain('catalog-db');
+  // The look travels inline: the dead service's card is drawn in the down colour.
+  expect(text).toMatch(/style="[^"]*fill:/);
+  const png = await saved('png');
+  expect(png.name).toBe('shop.png');
+  expect(png.body.subarray(1, 4).toString('ascii')).toBe('PNG');
+  expect(png.body.length).toBeGreaterThan(10_000);
+});

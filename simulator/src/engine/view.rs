@@ -37,7 +37,7 @@ pub struct ClientView {
 impl Engine {
     /// Every client's current view of `service`'s instances, in the routing mode in force.
     pub fn routing_table(&self, service: usize) -> RoutingTable {
-        let replicas = self.instances[service].len();
+        let replicas = self.topology.services[service].replicas as usize;
         let actual: Vec<Liveness> = (0..replicas)
             .map(|i| self.instance_liveness(service, i))
             .collect();
