@@ -511,6 +511,18 @@ pub fn Graph() -> impl IntoView {
                     "Fit"
                 </button>
                 <button
+                    data-testid="relayout-force"
+                    title="Lay every service out by its links (linked services together, hubs in the middle) and pin them there"
+                    on:click=move |_| {
+                        camera.set(None);
+                        api::in_background(live, async move {
+                            api::send("POST", "/api/layout/force", None).await
+                        });
+                    }
+                >
+                    "Force"
+                </button>
+                <button
                     data-testid="relayout"
                     title="Unpin every service and lay them out again: entry points left, stores right"
                     on:click=move |_| {
@@ -520,7 +532,7 @@ pub fn Graph() -> impl IntoView {
                         });
                     }
                 >
-                    "Relayout"
+                    "Layered"
                 </button>
             </div>
         </Show>

@@ -86,7 +86,7 @@ test('importing a file with an error shows the message; a good file runs', async
   expect(text).toContain('name: front');
 });
 
-test('dragging a service pins it for everyone; zoom, fit and relayout', async ({ page, request }) => {
+test('dragging a service pins it for everyone; zoom, fit, force and layered relayout', async ({ page, request }) => {
   const dashboard = new Dashboard(page);
   await dashboard.open();
   const node = dashboard.node('checkout');
@@ -112,6 +112,13 @@ test('dragging a service pins it for everyone; zoom, fit and relayout', async ({
   expect((await node.boundingBox())!.width).toBeGreaterThan(reloaded.width * 1.1);
   await page.getByTestId('fit').click();
   expect(Math.abs((await node.boundingBox())!.width - reloaded.width)).toBeLessThan(1);
+
+  // Force-directed: every service pinned where its links pull it, the picture changed.
+  await page.getByTestId('relayout-force').click();
+  await expect
+    .poll(async () => Object.keys((await (await request.get('/api/topology')).json()).layout ?? {}).length)
+    .toBe(13);
+  await expect.poll(async () => Math.abs((await node.boundingBox())!.x - before.x)).toBeGreaterThan(5);
 
   await page.getByTestId('relayout').click();
   await expect

@@ -398,6 +398,23 @@ pub async fn put_layout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /api/layout/force`: pins every service where a force-directed layout puts it
+/// (linked services together, hubs in the middle); 200 with the positions.
+pub async fn force_layout(
+    State(state): State<AppState>,
+) -> Result<Json<std::collections::BTreeMap<String, [f64; 2]>>, AppError> {
+    let topology = state.session.topology();
+    let positions =
+        tokio::task::spawn_blocking(move || simulator::layout::force_directed(&topology))
+            .await
+            .map_err(|err| AppError::Internal(format!("layout task failed: {err}")))?;
+    state
+        .session
+        .set_layout(positions.clone())
+        .map_err(control_error)?;
+    Ok(Json(positions))
+}
+
 /// `GET /api/monkey`: the Chaos Monkey's switch and settings.
 pub async fn get_monkey(State(state): State<AppState>) -> Json<MonkeySettings> {
     Json(state.session.monkey())

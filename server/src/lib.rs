@@ -70,6 +70,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         .route("/faults", get(api::list_faults).post(api::inject_fault))
         .route("/faults/{id}", delete(api::revert_fault))
         .route("/layout", put(api::put_layout))
+        .route("/layout/force", post(api::force_layout))
         .route("/monkey", get(api::get_monkey).put(api::put_monkey))
         .route(
             "/experiments",
