@@ -143,19 +143,7 @@ pub fn Help() -> impl IntoView {
         >
             "?"
         </button>
-        <Show when=move || open.get()>
-            <div class="overlay" on:click=move |_| open.set(false)>
-                <div
-                    class="help"
-                    role="dialog"
-                    aria-label="Keyboard shortcuts"
-                    data-testid="help-overlay"
-                    on:click=|event| event.stop_propagation()
-                >
-                    <header class="card-head">
-                        <h2>"Keyboard shortcuts"</h2>
-                        <button class="small" on:click=move |_| open.set(false)>"Close"</button>
-                    </header>
+        <Dialog open=open title="Keyboard shortcuts" class="help" test_id="help-overlay">
                     <dl class="shortcuts">
                         {SHORTCUTS
                             .iter()
@@ -176,9 +164,80 @@ pub fn Help() -> impl IntoView {
                     <p class="hint">
                         "Mouse: click a service or a link to select it, drag a service to pin it, drag from the round handle on a card's right edge onto another card to connect them, drag the background to pan, wheel to zoom."
                     </p>
+        </Dialog>
+    }
+}
+
+/// A dialog over the page, closed by its Close button or a click beside it (Esc too: the
+/// shortcut handler clears it).
+#[component]
+pub fn Dialog(
+    open: RwSignal<bool>,
+    title: &'static str,
+    /// The dialog box's class (its width).
+    class: &'static str,
+    test_id: &'static str,
+    /// Controls beside Close in the header.
+    #[prop(optional, into)]
+    header: ViewFn,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let header = StoredValue::new(header);
+    let children = StoredValue::new(children);
+    view! {
+        <Show when=move || open.get()>
+            <div class="overlay" on:click=move |_| open.set(false)>
+                <div
+                    class=class
+                    role="dialog"
+                    aria-label=title
+                    data-testid=test_id
+                    on:click=|event| event.stop_propagation()
+                >
+                    <header class="card-head">
+                        <h2>{title}</h2>
+                        {header.with_value(|h| h.run())}
+                        <button class="small" on:click=move |_| open.set(false)>"Close"</button>
+                    </header>
+                    {children.with_value(|c| c())}
                 </div>
             </div>
         </Show>
+    }
+}
+
+/// A button that opens the browser's file picker; `chosen` gets the `change` event.
+#[component]
+pub fn FilePicker(
+    label: &'static str,
+    title: &'static str,
+    test_id: &'static str,
+    /// The hidden input's test id (tests hand it files directly).
+    input_test_id: &'static str,
+    accept: &'static str,
+    chosen: impl Fn(web_sys::Event) + 'static,
+) -> impl IntoView {
+    let input = NodeRef::<leptos::html::Input>::new();
+    view! {
+        <button
+            data-testid=test_id
+            title=title
+            on:click=move |_| {
+                if let Some(input) = input.get() {
+                    input.click();
+                }
+            }
+        >
+            {label}
+        </button>
+        <input
+            class="hidden"
+            type="file"
+            accept=accept
+            data-testid=input_test_id
+            node_ref=input
+            on:change=chosen
+        />
     }
 }
 

@@ -108,7 +108,6 @@ fn SavedTopologies() -> impl IntoView {
 #[component]
 fn ImportExport() -> impl IntoView {
     let live = expect_context::<Live>();
-    let input = NodeRef::<leptos::html::Input>::new();
     let import = move |event: web_sys::Event| {
         let Some(file) = api::chosen_file(&event) else {
             return;
@@ -130,24 +129,13 @@ fn ImportExport() -> impl IntoView {
         });
     };
     view! {
-        <button
-            data-testid="import"
+        <crate::chrome::FilePicker
+            label="Import"
             title="Run a topology file (JSON or YAML) from your disk"
-            on:click=move |_| {
-                if let Some(input) = input.get() {
-                    input.click();
-                }
-            }
-        >
-            "Import"
-        </button>
-        <input
-            class="hidden"
-            type="file"
+            test_id="import"
+            input_test_id="import-file"
             accept=".json,.yaml,.yml,application/json,application/yaml"
-            data-testid="import-file"
-            node_ref=input
-            on:change=import
+            chosen=import
         />
         <label class="control">
             <select

@@ -14,6 +14,7 @@ use simulator::wire::{RunInfo, Snapshot, Tick};
 
 use crate::api;
 use crate::app::{Live, Screen};
+use crate::chrome::{Dialog, FilePicker};
 use crate::format;
 
 const MODES: [RoutingMode; 3] = [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart];
@@ -535,7 +536,6 @@ pub fn ReplayBar() -> impl IntoView {
             Ok(())
         });
     };
-    let input = NodeRef::<leptos::html::Input>::new();
     let first = move || run.with(|r| r.as_ref().and_then(|r| r.first_s).unwrap_or(0));
     let last = move || run.with(|r| r.as_ref().and_then(|r| r.last_s).unwrap_or(0));
     let label = move || {
@@ -596,24 +596,13 @@ pub fn ReplayBar() -> impl IntoView {
             >
                 "Export run"
             </a>
-            <button
-                data-testid="replay-load"
+            <FilePicker
+                label="Load run…"
                 title="Load a run someone exported, and scrub through it here"
-                on:click=move |_| {
-                    if let Some(input) = input.get() {
-                        input.click();
-                    }
-                }
-            >
-                "Load run…"
-            </button>
-            <input
-                class="hidden"
-                type="file"
+                test_id="replay-load"
+                input_test_id="replay-file"
                 accept=".json,application/json"
-                data-testid="replay-file"
-                node_ref=input
-                on:change=load
+                chosen=load
             />
             <button data-testid="replay-exit" on:click=move |_| switch_to(live, Screen::Live)>
                 "Back to live"
@@ -625,7 +614,6 @@ pub fn ReplayBar() -> impl IntoView {
 /// The resilience report of the live topology, in an overlay, with a Markdown download.
 #[component]
 pub fn ReportButton() -> impl IntoView {
-    let live = expect_context::<Live>();
     let open = RwSignal::new(false);
     let report = RwSignal::new(None::<Result<ResilienceReport, String>>);
     let show = move || {
@@ -638,7 +626,6 @@ pub fn ReportButton() -> impl IntoView {
             report.set(Some(answer));
         });
     };
-    let _ = live;
     view! {
         <button
             class="small"
@@ -648,30 +635,23 @@ pub fn ReportButton() -> impl IntoView {
         >
             "Report"
         </button>
-        <Show when=move || open.get()>
-            <div class="overlay" on:click=move |_| open.set(false)>
-                <div
-                    class="report"
-                    role="dialog"
-                    aria-label="Resilience report"
-                    data-testid="report"
-                    on:click=|event| event.stop_propagation()
-                >
-                    <header class="card-head">
-                        <h2>"Resilience report"</h2>
-                        <a class="button small" data-testid="report-markdown" href="/api/report?format=markdown&download=true">
-                            "Download Markdown"
-                        </a>
-                        <button class="small" on:click=move |_| open.set(false)>"Close"</button>
-                    </header>
-                    {move || match report.get() {
-                        None => view! { <p class="empty">"Simulating the worst kills under each routing mode…"</p> }.into_any(),
-                        Some(Err(err)) => view! { <p class="error">{err}</p> }.into_any(),
-                        Some(Ok(report)) => view! { <ReportBody report=report/> }.into_any(),
-                    }}
-                </div>
-            </div>
-        </Show>
+        <Dialog
+            open=open
+            title="Resilience report"
+            class="report"
+            test_id="report"
+            header=|| view! {
+                <a class="button small" data-testid="report-markdown" href="/api/report?format=markdown&download=true">
+                    "Download Markdown"
+                </a>
+            }
+        >
+            {move || match report.get() {
+                None => view! { <p class="empty">"Simulating the worst kills under each routing mode…"</p> }.into_any(),
+                Some(Err(err)) => view! { <p class="error">{err}</p> }.into_any(),
+                Some(Ok(report)) => view! { <ReportBody report=report/> }.into_any(),
+            }}
+        </Dialog>
     }
 }
 
