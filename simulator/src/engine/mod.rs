@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
 use rand::{Rng, SeedableRng};
+use rand_distr::{Exp1, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 
 pub use breaker::BreakerState;
@@ -777,8 +778,7 @@ impl Engine {
         let Some(mean) = self.faults.get(&id).and_then(|f| f.fault.mean_interval_s) else {
             return;
         };
-        let u: f64 = self.rng.random();
-        let wait = secs(-(1.0 - u).ln() * mean);
+        let wait = secs(self.rng.sample::<f64, _>(Exp1) * mean);
         self.schedule
             .push_at(self.now + wait, Event::MonkeyStrike { id });
     }
@@ -1491,8 +1491,8 @@ impl Engine {
 
     fn interarrival(&mut self, service: usize) -> Nanos {
         let rate = self.topology.services[service].ingress_rps;
-        let u: f64 = self.rng.random();
-        round_to_nanos(-(1.0 - u).ln() / rate * NANOS_PER_SEC)
+        let standard: f64 = self.rng.sample(Exp1);
+        round_to_nanos(standard / rate * NANOS_PER_SEC)
     }
 
     fn work_time(&mut self, service: usize, slow: f64) -> Nanos {
@@ -1500,16 +1500,13 @@ impl Engine {
         let mean = model.mean_work_ns * slow;
         let ns = match model.dist {
             ServiceTimeDist::Constant => mean,
-            ServiceTimeDist::Exponential => {
-                let u: f64 = self.rng.random();
-                -(1.0 - u).ln() * mean
-            }
+            // Ziggurat draws: a table lookup and a multiplication almost every time,
+            // where inverting the distribution function costs a logarithm (and more).
+            ServiceTimeDist::Exponential => self.rng.sample::<f64, _>(Exp1) * mean,
             ServiceTimeDist::Lognormal => {
                 // σ = 0.5, μ chosen so the mean is `service_time_ms`.
                 const SIGMA: f64 = 0.5;
-                let (u1, u2): (f64, f64) = (self.rng.random(), self.rng.random());
-                let normal =
-                    (-2.0 * (1.0 - u1).ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                let normal: f64 = self.rng.sample(StandardNormal);
                 let mu = mean.ln() - SIGMA * SIGMA / 2.0;
                 (mu + SIGMA * normal).exp()
             }
