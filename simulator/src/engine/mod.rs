@@ -351,8 +351,8 @@ pub struct Engine {
     /// Number of the first instance of each service, counting across services.
     first_instance: Vec<u32>,
     lb_half_latency: Nanos,
+    /// Busy slots of each service, all instances together.
     busy_slots: Vec<u32>,
-    busy_since: Vec<Nanos>,
     jobs: Slab<Job>,
     calls: Slab<Call>,
     /// Call paths, kept only if some service can call itself back (else no call is ever
@@ -493,7 +493,6 @@ impl Engine {
             usable: Vec::new(),
             first_instance,
             busy_slots: vec![0; n],
-            busy_since: vec![start; n],
             jobs: Slab::default(),
             calls: Slab::default(),
             paths: Paths::default(),
@@ -703,15 +702,19 @@ impl Engine {
 
     /// Everything counted since the last call (or the start), and a fresh window.
     pub fn take_window(&mut self) -> Window {
-        for service in 0..self.services.len() {
-            self.account_busy(service);
-        }
         let mut next = Window::new(
             self.now,
             self.services.len(),
             self.entries.len(),
             self.dependencies.len(),
         );
+        // Slots busy now end their stretch in this window and start one in the next.
+        for (service, &slots) in self.busy_slots.iter().enumerate() {
+            let open = u128::from(slots) * u128::from(self.now);
+            let busy = &mut self.window.services[service].busy_ns;
+            *busy = busy.wrapping_add(open);
+            next.services[service].busy_ns = 0u128.wrapping_sub(open);
+        }
         std::mem::swap(&mut next, &mut self.window);
         next.end = self.now;
         next
@@ -936,13 +939,12 @@ impl Engine {
     /// An instance was just killed: its queued and running work is lost, it stops
     /// heartbeating, and the registry drops it once its TTL runs out.
     fn on_killed(&mut self, service: usize, instance: usize) {
-        self.account_busy(service);
         let state = &mut self.instances[service][instance];
         state.epoch += 1;
         let epoch = state.epoch;
-        self.busy_slots[service] -= state.busy;
-        state.busy = 0;
+        let freed = std::mem::take(&mut state.busy);
         let waiting: Vec<JobId> = state.waiting.drain(..).collect();
+        self.slots_freed(service, freed);
         for job in waiting {
             self.finish(job, false);
         }
@@ -1126,9 +1128,8 @@ impl Engine {
         let job = &mut self.jobs[job_id];
         job.holds_slot = true;
         let (service, instance) = (job.service as usize, job.instance as usize);
-        self.account_busy(service);
         self.instances[service][instance].busy += 1;
-        self.busy_slots[service] += 1;
+        self.slot_taken(service);
         let slow = self.instances[service][instance].faults.slow;
         let work = self.work_time(service, slow);
         self.schedule
@@ -1472,21 +1473,32 @@ impl Engine {
     }
 
     fn release_slot(&mut self, service: usize, instance: usize) {
-        self.account_busy(service);
         let state = &mut self.instances[service][instance];
         state.busy -= 1;
-        self.busy_slots[service] -= 1;
-        if let Some(next) = state.waiting.pop_front() {
+        let next = state.waiting.pop_front();
+        self.slots_freed(service, 1);
+        if let Some(next) = next {
             self.start_work(next);
         }
     }
 
-    /// Adds busy slot-time since the last change to the window, for utilisation.
-    fn account_busy(&mut self, service: usize) {
-        let elapsed = self.now - self.busy_since[service];
-        self.window.services[service].busy_ns +=
-            u128::from(self.busy_slots[service]) * u128::from(elapsed);
-        self.busy_since[service] = self.now;
+    // Busy slot-time, for utilisation, is the sum over slots of (end − start) within the
+    // window: each slot taken subtracts the time, each slot freed adds it, and cutting a
+    // window closes and reopens the slots still busy. Exact, with no multiplication per
+    // slot; the running sum dips below zero, hence wrapping arithmetic.
+
+    #[inline(always)]
+    fn slot_taken(&mut self, service: usize) {
+        self.busy_slots[service] += 1;
+        let busy = &mut self.window.services[service].busy_ns;
+        *busy = busy.wrapping_sub(u128::from(self.now));
+    }
+
+    #[inline(always)]
+    fn slots_freed(&mut self, service: usize, count: u32) {
+        self.busy_slots[service] -= count;
+        let busy = &mut self.window.services[service].busy_ns;
+        *busy = busy.wrapping_add(u128::from(count) * u128::from(self.now));
     }
 
     fn interarrival(&mut self, service: usize) -> Nanos {
