@@ -169,6 +169,9 @@ struct Link {
     breaker: Option<CircuitBreaker>,
 }
 
+/// The token of a call with no attempt in flight: tokens count up from 0 and never reach it.
+const NO_ATTEMPT: u64 = u64::MAX;
+
 type PathId = u32;
 const NO_PATH: PathId = PathId::MAX;
 
@@ -239,6 +242,7 @@ impl Paths {
 }
 
 /// One execution of a service at one instance, answering call attempt `token` of `call`.
+#[derive(Clone, Copy)]
 struct Job {
     service: u32,
     instance: u32,
@@ -255,6 +259,7 @@ struct Job {
 }
 
 /// One logical call with its retries: from a job over a dependency, or from outside.
+#[derive(Clone, Copy)]
 struct Call {
     /// The job waiting for it; `None` for an outside request.
     job: Option<JobId>,
@@ -265,6 +270,7 @@ struct Call {
     channel: Channel,
     attempt: u32,
     /// Identifies the attempt in flight; answers to older attempts are ignored.
+    /// [`NO_ATTEMPT`] during a backoff and once the call has ended.
     token: u64,
     started: Nanos,
     admission: Admission,
@@ -687,7 +693,7 @@ impl Engine {
                     call,
                     token,
                     ok: false,
-                } => calls.get(*call).is_none_or(|c| c.token != *token),
+                } => calls[*call].token != *token,
                 _ => false,
             };
             let Some((time, event)) = self.schedule.pop_until(until, stale) else {
@@ -1086,7 +1092,7 @@ impl Engine {
             to: service as u32,
             channel,
             attempt: 0,
-            token: 0,
+            token: NO_ATTEMPT,
             started: self.now,
             admission: Admission::Allowed,
             target: None,
@@ -1169,7 +1175,7 @@ impl Engine {
                     to: to as u32,
                     channel,
                     attempt: 0,
-                    token: 0,
+                    token: NO_ATTEMPT,
                     started: self.now,
                     admission: Admission::Allowed,
                     target: None,
@@ -1353,13 +1359,10 @@ impl Engine {
 
     /// An attempt of `call` ended (answer, refusal or timeout); stale attempts are ignored.
     fn call_done(&mut self, call_id: CallId, token: u64, ok: bool) {
-        let Some(call) = self.calls.get(call_id) else {
-            return;
-        };
+        let call = &mut self.calls[call_id];
         if call.token != token {
             return;
         }
-        let call = &mut self.calls[call_id];
         let (dependency, to, channel, target) = (
             call.dependency.map(|d| d as usize),
             call.to as usize,
@@ -1386,7 +1389,7 @@ impl Engine {
             };
             if call.attempt < retries {
                 call.attempt += 1;
-                call.token = u64::MAX; // no attempt in flight during the backoff
+                call.token = NO_ATTEMPT;
                 if let Some(d) = dependency {
                     self.window.links[d].retries += 1;
                 }
@@ -1396,6 +1399,7 @@ impl Engine {
                 return;
             }
         }
+        self.calls[call_id].token = NO_ATTEMPT; // answers still on their way are stale
         let call = self.calls.remove(call_id);
         let Some(job_id) = call.job else {
             // An outside request has its answer.
@@ -1454,9 +1458,7 @@ impl Engine {
             return; // it never answers
         }
         // Answer only an attempt the caller still waits for.
-        let Some(call) = self.calls.get(job.call) else {
-            return;
-        };
+        let call = &self.calls[job.call];
         if call.token != job.token {
             return;
         }
@@ -1565,8 +1567,11 @@ fn choose(
 }
 
 /// A vector of slots with a free list: O(1) insert and remove, stable `u32` ids while alive.
+/// A removed entry stays in its slot as it was until the slot is reused, so a lookup needs
+/// no check: the engine tells ended calls by their token, and never looks a job up after
+/// removing it.
 struct Slab<T> {
-    entries: Vec<Option<T>>,
+    entries: Vec<T>,
     free: Vec<u32>,
     live: usize,
 }
@@ -1581,36 +1586,28 @@ impl<T> Default for Slab<T> {
     }
 }
 
-impl<T> Slab<T> {
+impl<T: Copy> Slab<T> {
+    #[inline]
     fn insert(&mut self, value: T) -> u32 {
         self.live += 1;
         match self.free.pop() {
             Some(id) => {
-                self.entries[id as usize] = Some(value);
+                self.entries[id as usize] = value;
                 id
             }
             None => {
-                self.entries.push(Some(value));
+                self.entries.push(value);
                 (self.entries.len() - 1) as u32
             }
         }
     }
 
+    /// Frees the slot of `id` and returns its entry; `id` must be alive.
+    #[inline]
     fn remove(&mut self, id: u32) -> T {
-        let value = self.entries[id as usize]
-            .take()
-            .expect("removing a live slab entry");
         self.free.push(id);
         self.live -= 1;
-        value
-    }
-
-    fn get(&self, id: u32) -> Option<&T> {
-        self.entries.get(id as usize).and_then(Option::as_ref)
-    }
-
-    fn get_mut(&mut self, id: u32) -> Option<&mut T> {
-        self.entries.get_mut(id as usize).and_then(Option::as_mut)
+        self.entries[id as usize]
     }
 
     fn len(&self) -> usize {
@@ -1621,12 +1618,12 @@ impl<T> Slab<T> {
 impl<T> std::ops::Index<u32> for Slab<T> {
     type Output = T;
     fn index(&self, id: u32) -> &T {
-        self.get(id).expect("live slab entry")
+        &self.entries[id as usize]
     }
 }
 
 impl<T> std::ops::IndexMut<u32> for Slab<T> {
     fn index_mut(&mut self, id: u32) -> &mut T {
-        self.get_mut(id).expect("live slab entry")
+        &mut self.entries[id as usize]
     }
 }
