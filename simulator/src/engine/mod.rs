@@ -245,7 +245,10 @@ impl Paths {
 #[derive(Clone, Copy)]
 struct Job {
     service: u32,
+    /// Its instance, counted within the service (as routing and channels count them) and
+    /// across services (as `Engine::instances` does).
     instance: u32,
+    number: u32,
     epoch: u32,
     call: CallId,
     token: u64,
@@ -345,7 +348,9 @@ pub struct Engine {
     services: Vec<ServiceModel>,
     dependencies: Vec<DependencyModel>,
     entries: Vec<usize>,
-    instances: Vec<Vec<Instance>>,
+    /// Every instance, numbered across services (see `Engine::instance_number`): one
+    /// vector, one lookup.
+    instances: Vec<Instance>,
     links: Vec<Link>,
     components: [InstanceFaults; 3],
     mode: RoutingMode,
@@ -354,7 +359,8 @@ pub struct Engine {
     cursors: Vec<usize>,
     /// Scratch list of instances a smart client may call while it has ejections.
     usable: Vec<u32>,
-    /// Number of the first instance of each service, counting across services.
+    /// Number of the first instance of each service, counting across services, then the
+    /// number of instances.
     first_instance: Vec<u32>,
     lb_half_latency: Nanos,
     /// Busy slots of each service, all instances together.
@@ -462,29 +468,22 @@ impl Engine {
             })
             .collect();
         let replicas: Vec<u32> = topology.services.iter().map(|s| s.replicas).collect();
-        let instances = replicas
-            .iter()
-            .map(|&r| {
-                (0..r)
-                    .map(|_| Instance {
-                        busy: 0,
-                        waiting: VecDeque::new(),
-                        epoch: 0,
-                        faults: InstanceFaults::default(),
-                    })
-                    .collect()
+        let instances = (0..replicas.iter().sum())
+            .map(|_| Instance {
+                busy: 0,
+                waiting: VecDeque::new(),
+                epoch: 0,
+                faults: InstanceFaults::default(),
             })
             .collect();
         let n = topology.services.len();
         let window = Window::new(start, n, entries.len(), topology.dependencies.len());
         let router = Router::new(&topology.routing, &replicas, channels as usize);
-        let first_instance = replicas
-            .iter()
-            .scan(0, |next, &r| {
-                let first = *next;
+        let first_instance = std::iter::once(0)
+            .chain(replicas.iter().scan(0, |next, &r| {
                 *next += r;
-                Some(first)
-            })
+                Some(*next)
+            }))
             .collect();
         let mut engine = Engine {
             services,
@@ -593,7 +592,7 @@ impl Engine {
             let Some(new) = next.service_index(&service.name) else {
                 continue;
             };
-            if next.instances[new].len() != self.instances[old].len() {
+            if next.instances_of(new).len() != self.instances_of(old).len() {
                 continue;
             }
             next.router.adopt(&self.router, old, new);
@@ -634,7 +633,7 @@ impl Engine {
 
     /// Instances of `service` (by index) that are up (neither killed nor hung).
     pub fn instances_up(&self, service: usize) -> u32 {
-        self.instances[service]
+        self.instances_of(service)
             .iter()
             .filter(|i| i.liveness() == Liveness::Up)
             .count() as u32
@@ -642,7 +641,7 @@ impl Engine {
 
     /// Whether instance `instance` (counted from 0) of `service` is up, down or hung.
     pub fn instance_liveness(&self, service: usize, instance: usize) -> Liveness {
-        self.instances[service][instance].liveness()
+        self.instance(service, instance).liveness()
     }
 
     /// Whether instance `instance` (counted from 0) of `service` is up.
@@ -806,7 +805,7 @@ impl Engine {
             .collect();
         let down_s = active.fault.down_s.unwrap_or(1.0);
         let service = targets[self.rng.random_range(0..targets.len())];
-        let instance = self.rng.random_range(0..self.instances[service].len());
+        let instance = self.rng.random_range(0..self.instances_of(service).len());
         let victim = (service, instance);
         let active = self.faults.get_mut(&id).expect("checked above");
         if !active.victims.contains(&victim) {
@@ -834,10 +833,8 @@ impl Engine {
     /// and carries out the transitions (kills lose in-flight work; changes reach the
     /// registry). O(faults × instances); faults are few and change rarely.
     fn refresh_faults(&mut self) {
-        let mut instance_faults: Vec<Vec<InstanceFaults>> = self
-            .instances
-            .iter()
-            .map(|list| vec![InstanceFaults::default(); list.len()])
+        let mut instance_faults: Vec<Vec<InstanceFaults>> = (0..self.services.len())
+            .map(|s| vec![InstanceFaults::default(); self.instances_of(s).len()])
             .collect();
         let mut components = [InstanceFaults::default(); 3];
         let mut links: Vec<(bool, Nanos, f64)> = vec![(false, 0, 0.0); self.links.len()];
@@ -860,7 +857,7 @@ impl Engine {
                 if let Some(s) = self.service_index(name) {
                     match fault.instance {
                         Some(i) => targets.push((s, i as usize - 1)),
-                        None => targets.extend((0..self.instances[s].len()).map(|i| (s, i))),
+                        None => targets.extend((0..self.instances_of(s).len()).map(|i| (s, i))),
                     }
                 }
             }
@@ -926,8 +923,7 @@ impl Engine {
         }
         for (s, list) in instance_faults.into_iter().enumerate() {
             for (i, new) in list.into_iter().enumerate() {
-                let old = self.instances[s][i].faults;
-                self.instances[s][i].faults = new;
+                let old = std::mem::replace(&mut self.instance_mut(s, i).faults, new);
                 if !old.down && new.down {
                     self.on_killed(s, i);
                 } else if old.down && !new.down {
@@ -945,7 +941,7 @@ impl Engine {
     /// An instance was just killed: its queued and running work is lost, it stops
     /// heartbeating, and the registry drops it once its TTL runs out.
     fn on_killed(&mut self, service: usize, instance: usize) {
-        let state = &mut self.instances[service][instance];
+        let state = self.instance_mut(service, instance);
         state.epoch += 1;
         let epoch = state.epoch;
         let freed = std::mem::take(&mut state.busy);
@@ -987,9 +983,26 @@ impl Engine {
         );
     }
 
-    /// `instance` of `service` numbered across services, for compact events.
+    /// `instance` of `service` numbered across services, for compact events and to index
+    /// `instances`.
     fn instance_number(&self, (service, instance): (usize, usize)) -> u32 {
         self.first_instance[service] + instance as u32
+    }
+
+    /// The instances of `service`.
+    fn instances_of(&self, service: usize) -> &[Instance] {
+        let first = self.first_instance[service] as usize;
+        let end = self.first_instance[service + 1] as usize;
+        &self.instances[first..end]
+    }
+
+    fn instance(&self, service: usize, instance: usize) -> &Instance {
+        &self.instances_of(service)[instance]
+    }
+
+    fn instance_mut(&mut self, service: usize, instance: usize) -> &mut Instance {
+        let number = self.instance_number((service, instance)) as usize;
+        &mut self.instances[number]
     }
 
     /// The `(service, instance)` numbered `number` by [`Engine::instance_number`].
@@ -1015,7 +1028,7 @@ impl Engine {
                 epoch,
             } => {
                 let (service, instance) = (service as usize, instance as usize);
-                let state = &self.instances[service][instance];
+                let state = self.instance(service, instance);
                 let still_dead = state.faults.down && state.epoch == epoch;
                 if still_dead
                     && !self.registry_down()
@@ -1028,9 +1041,9 @@ impl Engine {
                 if self.registry_down() {
                     return;
                 }
-                for service in 0..self.instances.len() {
-                    for instance in 0..self.instances[service].len() {
-                        let alive = !self.instances[service][instance].faults.down;
+                for service in 0..self.services.len() {
+                    for instance in 0..self.instances_of(service).len() {
+                        let alive = !self.instance(service, instance).faults.down;
                         if self.router.registry.register(service, instance, alive) {
                             self.publish(service, instance, alive);
                         }
@@ -1062,9 +1075,9 @@ impl Engine {
 
     /// The health checker probes every instance: killed and hung ones do not answer.
     fn probe(&mut self) {
-        for service in 0..self.instances.len() {
-            for instance in 0..self.instances[service].len() {
-                let answered = self.instances[service][instance].liveness() == Liveness::Up;
+        for service in 0..self.services.len() {
+            for instance in 0..self.instances_of(service).len() {
+                let answered = self.instance(service, instance).liveness() == Liveness::Up;
                 self.router.checker.probe(service, instance, answered);
             }
         }
@@ -1104,10 +1117,10 @@ impl Engine {
     fn arrive(&mut self, job_id: JobId) {
         let job = &mut self.jobs[job_id];
         job.arrived = self.now;
-        let (service, instance) = (job.service as usize, job.instance as usize);
+        let (service, number) = (job.service as usize, job.number as usize);
         self.hops += 1;
         self.window.services[service].arrivals += 1;
-        let state = &self.instances[service][instance];
+        let state = &self.instances[number];
         match state.liveness() {
             Liveness::Down => return self.finish(job_id, false), // connection refused
             Liveness::Hung => {
@@ -1122,7 +1135,7 @@ impl Engine {
         } else if state.busy < self.services[service].concurrency {
             self.start_work(job_id);
         } else if state.waiting.len() < self.services[service].queue_limit {
-            self.instances[service][instance].waiting.push_back(job_id);
+            self.instances[number].waiting.push_back(job_id);
         } else {
             self.window.services[service].rejected += 1;
             self.finish(job_id, false);
@@ -1133,10 +1146,11 @@ impl Engine {
     fn start_work(&mut self, job_id: JobId) {
         let job = &mut self.jobs[job_id];
         job.holds_slot = true;
-        let (service, instance) = (job.service as usize, job.instance as usize);
-        self.instances[service][instance].busy += 1;
+        let (service, number) = (job.service as usize, job.number as usize);
+        let state = &mut self.instances[number];
+        state.busy += 1;
+        let slow = state.faults.slow;
         self.slot_taken(service);
-        let slow = self.instances[service][instance].faults.slow;
         let work = self.work_time(service, slow);
         self.schedule
             .push_at(self.now + work, Event::WorkDone { job: job_id });
@@ -1145,7 +1159,7 @@ impl Engine {
     fn work_done(&mut self, job_id: JobId) {
         let job = &self.jobs[job_id];
         let (service, instance, path) = (job.service as usize, job.instance, job.path);
-        let state = &self.instances[service][instance as usize];
+        let state = &self.instances[job.number as usize];
         if state.epoch != job.epoch {
             return self.finish(job_id, false);
         }
@@ -1269,10 +1283,12 @@ impl Engine {
                 } else {
                     NO_PATH
                 };
-                let epoch = self.instances[to][instance as usize].epoch;
+                let number = self.first_instance[to] + instance;
+                let epoch = self.instances[number as usize].epoch;
                 let child = self.jobs.insert(Job {
                     service: to as u32,
                     instance,
+                    number,
                     epoch,
                     call: call_id,
                     token,
@@ -1292,7 +1308,8 @@ impl Engine {
     /// Which instance of `service` a call over `channel` goes to, by the routing mode.
     fn route(&mut self, channel: Channel, service: usize) -> Route {
         let now = self.now;
-        let instances = &self.instances[service];
+        let first = self.first_instance[service] as usize;
+        let instances = &self.instances[first..];
         let load = |i: u32| {
             let instance = &instances[i as usize];
             instance.busy + instance.waiting.len() as u32
@@ -1438,14 +1455,14 @@ impl Engine {
     /// Ends a job: frees its slot, records it, and answers its caller (unless hung).
     fn finish(&mut self, job_id: JobId, ok: bool) {
         let job = self.remove_job(job_id);
-        let (service, instance) = (job.service as usize, job.instance as usize);
+        let (service, number) = (job.service as usize, job.number as usize);
         // A kill bumps the epoch and frees every slot at once: work from before it is lost.
-        let state = &self.instances[service][instance];
+        let state = &self.instances[number];
         let same_life = state.epoch == job.epoch;
         let (hung, extra) = (state.faults.hung, state.faults.extra_latency);
         let ok = ok && same_life;
         if job.holds_slot && same_life {
-            self.release_slot(service, instance);
+            self.release_slot(service, number);
         }
         let counters = &mut self.window.services[service];
         if ok {
@@ -1474,8 +1491,9 @@ impl Engine {
         );
     }
 
-    fn release_slot(&mut self, service: usize, instance: usize) {
-        let state = &mut self.instances[service][instance];
+    /// Frees a slot of instance `number` (of `service`) and starts its next waiting job.
+    fn release_slot(&mut self, service: usize, number: usize) {
+        let state = &mut self.instances[number];
         state.busy -= 1;
         let next = state.waiting.pop_front();
         self.slots_freed(service, 1);
