@@ -162,11 +162,12 @@ impl Instance {
     }
 }
 
-/// The effects of active faults on one dependency, and its breaker.
+/// One dependency as it stands: with the effects of active faults, and its breaker.
 #[derive(Default)]
 struct Link {
     partitioned: bool,
-    extra_half_latency: Nanos,
+    /// One-way latency: the dependency's own plus that of latency faults.
+    half_latency: Nanos,
     errors: f64,
     breaker: Option<CircuitBreaker>,
 }
@@ -473,6 +474,7 @@ impl Engine {
             .dependencies
             .iter()
             .map(|dep| Link {
+                half_latency: millis(dep.latency_ms / 2.0),
                 breaker: dep.breaker.as_ref().map(CircuitBreaker::new),
                 ..Link::default()
             })
@@ -922,7 +924,7 @@ impl Engine {
         for (d, (partitioned, extra, errors)) in links.into_iter().enumerate() {
             let link = &mut self.links[d];
             link.partitioned = partitioned;
-            link.extra_half_latency = extra;
+            link.half_latency = self.dependencies[d].half_latency + extra;
             link.errors = errors;
         }
         let registry_was_down = self.registry_down();
@@ -1219,11 +1221,10 @@ impl Engine {
     /// `(one-way latency, lane of timeouts)` of a call.
     fn call_terms(&self, call: &Call) -> (Nanos, Lane) {
         match call.dependency {
-            Some(d) => {
-                let d = d as usize;
-                let half = self.dependencies[d].half_latency + self.links[d].extra_half_latency;
-                (half, self.dependencies[d].timeout_lane)
-            }
+            Some(d) => (
+                self.links[d as usize].half_latency,
+                self.dependencies[d as usize].timeout_lane,
+            ),
             None => (0, self.outside_timeout_lane),
         }
     }
@@ -1443,11 +1444,11 @@ impl Engine {
             counters.latency.record(self.now - call.started);
             return;
         };
-        let required = dependency.is_none_or(|d| self.dependencies[d].required);
-        let job = &mut self.jobs[job_id];
-        if !ok && required {
-            job.failed = true;
+        // Whether the call was required matters only if it failed.
+        if !ok && dependency.is_none_or(|d| self.dependencies[d].required) {
+            self.jobs[job_id].failed = true;
         }
+        let job = &mut self.jobs[job_id];
         job.pending_calls -= 1;
         if job.pending_calls == 0 {
             let ok = !job.failed;
@@ -1490,7 +1491,9 @@ impl Engine {
         if call.token != job.token {
             return;
         }
-        let (half, _) = self.call_terms(call);
+        let half = call
+            .dependency
+            .map_or(0, |d| self.links[d as usize].half_latency);
         let lb = if call.via_lb { self.lb_half_latency } else { 0 };
         self.schedule.push_at(
             self.now + half + lb + extra,
