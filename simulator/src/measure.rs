@@ -10,8 +10,13 @@ use crate::queue::Nanos;
 /// Latencies recorded in a window: an hdrhistogram in microseconds with two significant
 /// digits, allocated on the first record and growing with the largest value. A window of a
 /// 1,000-service topology holds mostly idle services: they cost a null pointer each.
+///
+/// Counts are `u32`: half the memory of `u64`, and so half the memory traffic when a
+/// histogram is created and grows, which dominated a 1,000-service run's cache misses. A
+/// count would saturate only past 4 billion records in one bucket of one window (days of
+/// simulated time at thousands of requests per second to one service).
 #[derive(Clone, Debug, Default)]
-pub struct Latencies(Option<Box<Histogram<u64>>>);
+pub struct Latencies(Option<Box<Histogram<u32>>>);
 
 impl Latencies {
     /// Records a latency in nanoseconds.
@@ -55,7 +60,7 @@ impl Latencies {
 /// An empty histogram of latencies; out of line, so recording stays small.
 #[cold]
 #[inline(never)]
-fn new_histogram() -> Box<Histogram<u64>> {
+fn new_histogram() -> Box<Histogram<u32>> {
     Box::new(Histogram::new(2).expect("two significant digits are valid"))
 }
 

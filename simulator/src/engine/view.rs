@@ -131,7 +131,7 @@ impl Engine {
                 clients.push((format!("{caller}#{}", i + 1), dependency.first_channel + i));
             }
         }
-        if let Some(channel) = self.services[service].outside_channel {
+        if let Some((_, channel)) = self.services[service].entry {
             let name = &self.topology.services[service].name;
             clients.push((format!("outside → {name}"), channel));
         }
