@@ -10,7 +10,10 @@
 //! falls off with the zoom: below a few pixels per card a service is a block of its health
 //! colour (degraded and down ones kept visible), text shows only once it is legible.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use leptos::prelude::*;
 use simulator::analysis::Analysis;
@@ -30,6 +33,8 @@ use crate::format;
 /// numbers of their ends.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scene {
+    /// Counts scenes built, so a picture cached for one is never shown for another.
+    generation: u64,
     pub names: Vec<String>,
     position: Vec<[f64; 2]>,
     entry: Vec<bool>,
@@ -101,7 +106,9 @@ impl Scene {
                 })
             })
             .collect();
+        static GENERATION: AtomicU64 = AtomicU64::new(1);
         Scene {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             entry: services.iter().map(|s| s.is_entry()).collect(),
             names,
             position,
@@ -283,7 +290,7 @@ impl Palette {
 }
 
 /// How a link is drawn, in the order they are painted (later ones on top).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum LinkLook {
     Idle,
     Flowing,
@@ -294,7 +301,9 @@ enum LinkLook {
     Selected,
 }
 
-fn link_look(figures: Option<&LinkFigures>, selected: bool) -> LinkLook {
+/// `detailed`: zoomed in far enough to tell an idle link from a flowing one (zoomed out,
+/// both look alike, so quiet links flickering between the two never redraw the links).
+fn link_look(figures: Option<&LinkFigures>, selected: bool, detailed: bool) -> LinkLook {
     let Some(f) = figures else {
         return if selected {
             LinkLook::Selected
@@ -313,7 +322,7 @@ fn link_look(figures: Option<&LinkFigures>, selected: bool) -> LinkLook {
         LinkLook::Open
     } else if errors > 0.0 {
         LinkLook::Erring
-    } else if f.rps > 0.0 {
+    } else if f.rps > 0.0 || !detailed {
         LinkLook::Flowing
     } else {
         LinkLook::Idle
@@ -370,14 +379,15 @@ pub fn paint(canvas: &HtmlCanvasElement, scene: &Scene, tick: Option<&Tick>, fra
     let left = (css_w - vw / scale) / 2.0;
     let top = (css_h - vh / scale) / 2.0;
     let k = ratio / scale;
-    let _ = ctx.set_transform(
+    let transform = [
         k,
         0.0,
         0.0,
         k,
         (left - vx / scale) * ratio,
         (top - vy / scale) * ratio,
-    );
+    ];
+    set_transform(&ctx, transform);
     // The visible part of the plane, with a card's margin.
     let visible = [
         vx - left * scale - NODE_WIDTH,
@@ -428,6 +438,7 @@ pub fn paint(canvas: &HtmlCanvasElement, scene: &Scene, tick: Option<&Tick>, fra
         &faded,
         frame,
         scale,
+        transform,
         &visible,
         &palette,
     );
@@ -457,10 +468,14 @@ fn paint_links(
     faded: &[bool],
     frame: &Frame,
     scale: f64,
+    transform: Transform,
     visible: &[f64; 4],
     palette: &Palette,
 ) {
-    // One path per look and width step: a few dozen strokes instead of thousands.
+    // Dashes, arrowheads and idle links only where they can be seen.
+    let detailed = scale < 2.0;
+    // One path per look and width step (half pixels on screen): a few dozen strokes
+    // instead of thousands.
     let mut batches: Vec<(LinkLook, u32, bool, bool, usize)> = scene
         .links
         .iter()
@@ -474,15 +489,105 @@ fn paint_links(
                 scene.names[link.from] == from && scene.names[link.to] == to
             });
             let f = figures[i];
-            let look = link_look(f, selected);
-            let width = link_width(f.map_or(0.0, |f| f.rps));
+            let look = link_look(f, selected, detailed);
+            // Never thinner than about half a pixel, or zoomed-out links vanish.
+            let width_px = (link_width(f.map_or(0.0, |f| f.rps)) / scale).max(0.6);
             let dim = faded[link.from] && faded[link.to];
-            (look, (width * 2.0).round() as u32, !link.required, dim, i)
+            (
+                look,
+                (width_px * 2.0).round() as u32,
+                !link.required,
+                dim,
+                i,
+            )
         })
         .collect();
     batches.sort_unstable();
-    // Dashes and arrowheads only where they can be seen.
-    let detailed = scale < 2.0;
+    // Stroking thousands of long curves costs tens of milliseconds in software: the links
+    // are drawn on a layer of their own, redrawn only when they look different.
+    let mut key = std::collections::hash_map::DefaultHasher::new();
+    (scene.generation, &batches, layer_size(ctx)).hash(&mut key);
+    for v in frame.view {
+        v.to_bits().hash(&mut key);
+    }
+    (&palette.edge, &palette.warn, &palette.bad, &palette.accent).hash(&mut key);
+    let key = key.finish();
+    LINK_LAYER.with_borrow_mut(|layer| {
+        if layer.is_none() {
+            *layer = LinkLayer::new();
+        }
+        let Some(layer) = layer.as_mut() else {
+            // No layer: draw straight on the canvas.
+            stroke_links(ctx, scene, &batches, scale, detailed, palette);
+            return;
+        };
+        if layer.key != key {
+            layer.key = key;
+            let (w, h) = layer_size(ctx);
+            if layer.canvas.width() != w || layer.canvas.height() != h {
+                layer.canvas.set_width(w);
+                layer.canvas.set_height(h);
+            }
+            let _ = layer.ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+            layer.ctx.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
+            set_transform(&layer.ctx, transform);
+            stroke_links(&layer.ctx, scene, &batches, scale, detailed, palette);
+        }
+        let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+        let _ = ctx.draw_image_with_html_canvas_element(&layer.canvas, 0.0, 0.0);
+        set_transform(ctx, transform);
+    });
+}
+
+/// Layout units to device pixels: `[a, b, c, d, e, f]` as `setTransform` takes them.
+type Transform = [f64; 6];
+
+fn set_transform(ctx: &CanvasRenderingContext2d, [a, b, c, d, e, f]: Transform) {
+    let _ = ctx.set_transform(a, b, c, d, e, f);
+}
+
+/// The canvas's size in device pixels.
+fn layer_size(ctx: &CanvasRenderingContext2d) -> (u32, u32) {
+    ctx.canvas().map_or((0, 0), |c| (c.width(), c.height()))
+}
+
+/// The links as last drawn, and what they were drawn from.
+struct LinkLayer {
+    canvas: HtmlCanvasElement,
+    ctx: CanvasRenderingContext2d,
+    key: u64,
+}
+
+impl LinkLayer {
+    fn new() -> Option<LinkLayer> {
+        let canvas: HtmlCanvasElement = web_sys::window()?
+            .document()?
+            .create_element("canvas")
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let ctx = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+        Some(LinkLayer {
+            canvas,
+            ctx,
+            key: 0,
+        })
+    }
+}
+
+thread_local! {
+    static LINK_LAYER: RefCell<Option<LinkLayer>> = const { RefCell::new(None) };
+}
+
+/// Strokes `batches` (sorted by look, width, dash, dimming), one path per run of equals.
+fn stroke_links(
+    ctx: &CanvasRenderingContext2d,
+    scene: &Scene,
+    batches: &[(LinkLook, u32, bool, bool, usize)],
+    scale: f64,
+    detailed: bool,
+    palette: &Palette,
+) {
     let mut start = 0;
     while start < batches.len() {
         let (look, width, optional, dim, _) = batches[start];
@@ -509,8 +614,7 @@ fn paint_links(
         ctx.set_global_alpha(if dim { alpha * 0.25 } else { alpha });
         ctx.set_stroke_style_str(colour);
         ctx.set_fill_style_str(colour);
-        // Never thinner than about half a pixel, or zoomed-out links vanish.
-        ctx.set_line_width((f64::from(width) / 2.0).max(0.6 * scale));
+        ctx.set_line_width(f64::from(width) / 2.0 * scale);
         let _ = ctx.set_line_dash(&dash_array(dash));
         ctx.begin_path();
         for &(.., i) in &batches[start..end] {
