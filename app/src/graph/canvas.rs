@@ -431,28 +431,24 @@ pub fn paint(canvas: &HtmlCanvasElement, scene: &Scene, tick: Option<&Tick>, fra
         }
     };
 
-    paint_links(
-        &ctx,
+    let painter = Painter {
+        ctx: &ctx,
         scene,
-        &link_figures,
-        &faded,
         frame,
+        palette: &palette,
         scale,
-        transform,
-        &visible,
-        &palette,
-    );
+        faded: &faded,
+    };
+    painter.links(&link_figures, transform, &visible);
     if let Some((name, label, [x, y])) = frame.component
         && shown(x, y)
     {
         let state = tick
             .and_then(|t| t.components.get(name).cloned())
             .unwrap_or_else(|| "up".to_string());
-        paint_component(&ctx, name, label, &state, [x, y], frame, scale, &palette);
+        painter.component(name, label, &state, [x, y]);
     }
-    paint_services(
-        &ctx, scene, &services, &faded, frame, scale, &shown, &palette,
-    );
+    painter.services(&services, &shown);
     // A test hook: how many services the last paint had (fps.mjs waits for all of them).
     let painted = scene.names.len().to_string();
     if canvas.get_attribute("data-painted").as_deref() != Some(painted.as_str()) {
@@ -460,83 +456,95 @@ pub fn paint(canvas: &HtmlCanvasElement, scene: &Scene, tick: Option<&Tick>, fra
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn paint_links(
-    ctx: &CanvasRenderingContext2d,
-    scene: &Scene,
-    figures: &[Option<&LinkFigures>],
-    faded: &[bool],
-    frame: &Frame,
+/// What every part of one paint draws with.
+#[derive(Clone, Copy)]
+struct Painter<'a> {
+    ctx: &'a CanvasRenderingContext2d,
+    scene: &'a Scene,
+    frame: &'a Frame<'a>,
+    palette: &'a Palette,
+    /// Layout units per CSS pixel.
     scale: f64,
-    transform: Transform,
-    visible: &[f64; 4],
-    palette: &Palette,
-) {
-    // Dashes, arrowheads and idle links only where they can be seen.
-    let detailed = scale < 2.0;
-    // One path per look and width step (half pixels on screen): a few dozen strokes
-    // instead of thousands.
-    let mut batches: Vec<(LinkLook, u32, bool, bool, usize)> = scene
-        .links
-        .iter()
-        .enumerate()
-        .filter(|(_, link)| {
-            let [x0, y0, x1, y1] = link.bounds;
-            x1 >= visible[0] && x0 <= visible[2] && y1 >= visible[1] && y0 <= visible[3]
-        })
-        .map(|(i, link)| {
-            let selected = frame.selected_link.is_some_and(|(from, to)| {
-                scene.names[link.from] == from && scene.names[link.to] == to
-            });
-            let f = figures[i];
-            let look = link_look(f, selected, detailed);
-            // Never thinner than about half a pixel, or zoomed-out links vanish.
-            let width_px = (link_width(f.map_or(0.0, |f| f.rps)) / scale).max(0.6);
-            let dim = faded[link.from] && faded[link.to];
-            (
-                look,
-                (width_px * 2.0).round() as u32,
-                !link.required,
-                dim,
-                i,
-            )
-        })
-        .collect();
-    batches.sort_unstable();
-    // Stroking thousands of long curves costs tens of milliseconds in software: the links
-    // are drawn on a layer of their own, redrawn only when they look different.
-    let mut key = std::collections::hash_map::DefaultHasher::new();
-    (scene.generation, &batches, layer_size(ctx)).hash(&mut key);
-    for v in frame.view {
-        v.to_bits().hash(&mut key);
-    }
-    (&palette.edge, &palette.warn, &palette.bad, &palette.accent).hash(&mut key);
-    let key = key.finish();
-    LINK_LAYER.with_borrow_mut(|layer| {
-        if layer.is_none() {
-            *layer = LinkLayer::new();
+    /// Services a search leaves out, by number.
+    faded: &'a [bool],
+}
+
+impl Painter<'_> {
+    fn links(&self, figures: &[Option<&LinkFigures>], transform: Transform, visible: &[f64; 4]) {
+        let Painter {
+            ctx,
+            scene,
+            frame,
+            palette,
+            scale,
+            faded,
+        } = *self;
+        // Dashes, arrowheads and idle links only where they can be seen.
+        let detailed = scale < 2.0;
+        // One path per look and width step (half pixels on screen): a few dozen strokes
+        // instead of thousands.
+        let mut batches: Vec<(LinkLook, u32, bool, bool, usize)> = scene
+            .links
+            .iter()
+            .enumerate()
+            .filter(|(_, link)| {
+                let [x0, y0, x1, y1] = link.bounds;
+                x1 >= visible[0] && x0 <= visible[2] && y1 >= visible[1] && y0 <= visible[3]
+            })
+            .map(|(i, link)| {
+                let selected = frame.selected_link.is_some_and(|(from, to)| {
+                    scene.names[link.from] == from && scene.names[link.to] == to
+                });
+                let f = figures[i];
+                let look = link_look(f, selected, detailed);
+                // Never thinner than about half a pixel, or zoomed-out links vanish.
+                let width_px = (link_width(f.map_or(0.0, |f| f.rps)) / scale).max(0.6);
+                let dim = faded[link.from] && faded[link.to];
+                (
+                    look,
+                    (width_px * 2.0).round() as u32,
+                    !link.required,
+                    dim,
+                    i,
+                )
+            })
+            .collect();
+        batches.sort_unstable();
+        // Stroking thousands of long curves costs tens of milliseconds in software: the links
+        // are drawn on a layer of their own, redrawn only when they look different.
+        let mut key = std::collections::hash_map::DefaultHasher::new();
+        (scene.generation, &batches, layer_size(ctx)).hash(&mut key);
+        for v in frame.view {
+            v.to_bits().hash(&mut key);
         }
-        let Some(layer) = layer.as_mut() else {
-            // No layer: draw straight on the canvas.
-            stroke_links(ctx, scene, &batches, scale, detailed, palette);
-            return;
-        };
-        if layer.key != key {
-            layer.key = key;
-            let (w, h) = layer_size(ctx);
-            if layer.canvas.width() != w || layer.canvas.height() != h {
-                layer.canvas.set_width(w);
-                layer.canvas.set_height(h);
+        (&palette.edge, &palette.warn, &palette.bad, &palette.accent).hash(&mut key);
+        let key = key.finish();
+        LINK_LAYER.with_borrow_mut(|layer| {
+            if layer.is_none() {
+                *layer = LinkLayer::new();
             }
-            let _ = layer.ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
-            layer.ctx.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
-            set_transform(&layer.ctx, transform);
-            stroke_links(&layer.ctx, scene, &batches, scale, detailed, palette);
-        }
-        let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
-        let _ = ctx.draw_image_with_html_canvas_element(&layer.canvas, 0.0, 0.0);
-        set_transform(ctx, transform);
-    });
+            let Some(layer) = layer.as_mut() else {
+                // No layer: draw straight on the canvas.
+                stroke_links(ctx, scene, &batches, scale, detailed, palette);
+                return;
+            };
+            if layer.key != key {
+                layer.key = key;
+                let (w, h) = layer_size(ctx);
+                if layer.canvas.width() != w || layer.canvas.height() != h {
+                    layer.canvas.set_width(w);
+                    layer.canvas.set_height(h);
+                }
+                let _ = layer.ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+                layer.ctx.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
+                set_transform(&layer.ctx, transform);
+                stroke_links(&layer.ctx, scene, &batches, scale, detailed, palette);
+            }
+            let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+            let _ = ctx.draw_image_with_html_canvas_element(&layer.canvas, 0.0, 0.0);
+            set_transform(ctx, transform);
+        });
+    }
 }
 
 /// Layout units to device pixels: `[a, b, c, d, e, f]` as `setTransform` takes them.
@@ -662,230 +670,226 @@ fn arrowhead(ctx: &CanvasRenderingContext2d, from: [f64; 2], tip: [f64; 2]) {
     ctx.close_path();
 }
 
-#[allow(clippy::too_many_arguments)]
-fn paint_services(
-    ctx: &CanvasRenderingContext2d,
-    scene: &Scene,
-    figures: &[Option<&ServiceFigures>],
-    faded: &[bool],
-    frame: &Frame,
-    scale: f64,
-    shown: &dyn Fn(f64, f64) -> bool,
-    palette: &Palette,
-) {
-    let health = |i: usize| figures[i].map_or(Health::Healthy, |f| f.health);
-    let card_px = NODE_WIDTH / scale;
-    let (half_w, half_h) = (NODE_WIDTH / 2.0, NODE_HEIGHT / 2.0);
-    let visible: Vec<usize> = (0..scene.names.len())
-        .filter(|&i| shown(scene.position[i][0], scene.position[i][1]))
-        .collect();
-    if card_px < BLOCKS_BELOW_PX {
-        // Blocks of health colour, healthy first (and softer) so trouble is painted on top,
-        // and never smaller than a few pixels for a service in trouble.
-        for (level, min_px, alpha) in [
-            (Health::Healthy, 1.5, 0.55),
-            (Health::Degraded, 4.0, 1.0),
-            (Health::Down, 5.0, 1.0),
-        ] {
-            for dim in [true, false] {
-                ctx.set_global_alpha(if dim { 0.2 * alpha } else { alpha });
-                ctx.set_fill_style_str(palette.health(level));
-                ctx.begin_path();
-                for &i in &visible {
-                    if health(i) != level || faded[i] != dim {
-                        continue;
+impl Painter<'_> {
+    fn services(&self, figures: &[Option<&ServiceFigures>], shown: &dyn Fn(f64, f64) -> bool) {
+        let Painter {
+            ctx,
+            scene,
+            frame,
+            palette,
+            scale,
+            faded,
+        } = *self;
+        let health = |i: usize| figures[i].map_or(Health::Healthy, |f| f.health);
+        let card_px = NODE_WIDTH / scale;
+        let (half_w, half_h) = (NODE_WIDTH / 2.0, NODE_HEIGHT / 2.0);
+        let visible: Vec<usize> = (0..scene.names.len())
+            .filter(|&i| shown(scene.position[i][0], scene.position[i][1]))
+            .collect();
+        if card_px < BLOCKS_BELOW_PX {
+            // Blocks of health colour, healthy first (and softer) so trouble is painted on top,
+            // and never smaller than a few pixels for a service in trouble.
+            for (level, min_px, alpha) in [
+                (Health::Healthy, 1.5, 0.55),
+                (Health::Degraded, 4.0, 1.0),
+                (Health::Down, 5.0, 1.0),
+            ] {
+                for dim in [true, false] {
+                    ctx.set_global_alpha(if dim { 0.2 * alpha } else { alpha });
+                    ctx.set_fill_style_str(palette.health(level));
+                    ctx.begin_path();
+                    for &i in &visible {
+                        if health(i) != level || faded[i] != dim {
+                            continue;
+                        }
+                        let [x, y] = scene.position[i];
+                        let (hw, hh) = (
+                            half_w.max(min_px * scale / 2.0),
+                            half_h.max(min_px * scale / 2.0),
+                        );
+                        ctx.rect(x - hw, y - hh, hw * 2.0, hh * 2.0);
                     }
-                    let [x, y] = scene.position[i];
-                    let (hw, hh) = (
-                        half_w.max(min_px * scale / 2.0),
-                        half_h.max(min_px * scale / 2.0),
-                    );
-                    ctx.rect(x - hw, y - hh, hw * 2.0, hh * 2.0);
+                    ctx.fill();
                 }
-                ctx.fill();
+            }
+            ctx.set_global_alpha(1.0);
+        } else {
+            for &i in &visible {
+                self.card(i, figures[i], card_px);
+            }
+        }
+        // Rings that stay visible at any zoom: the selection, the hovered service and what a
+        // search found.
+        let ring = |i: usize, colour: &str, width_px: f64| {
+            let [x, y] = scene.position[i];
+            let (hw, hh) = (half_w + 4.0 * scale, half_h + 4.0 * scale);
+            ctx.set_stroke_style_str(colour);
+            ctx.set_line_width(width_px * scale);
+            ctx.begin_path();
+            if card_px < BLOCKS_BELOW_PX {
+                ctx.rect(
+                    x - hw.max(6.0 * scale),
+                    y - hh.max(6.0 * scale),
+                    2.0 * hw.max(6.0 * scale),
+                    2.0 * hh.max(6.0 * scale),
+                );
+            } else {
+                ctx.rect(x - hw, y - hh, 2.0 * hw, 2.0 * hh);
+            }
+            ctx.stroke();
+        };
+        if let Some(matches) = frame.matches
+            && card_px < BLOCKS_BELOW_PX
+        {
+            for name in matches {
+                if let Some(&i) = scene.index.get(name) {
+                    ring(i, &palette.accent, 1.0);
+                }
+            }
+        }
+        if let Some(&i) = frame.hovered.and_then(|n| scene.index.get(n)) {
+            ring(i, &palette.hover, 2.0);
+        }
+        if let Some(&i) = frame.selected.and_then(|n| scene.index.get(n)) {
+            ring(i, &palette.accent, 2.5);
+        }
+    }
+
+    /// One service card, as the SVG renderer draws it, with its text once it is legible.
+    fn card(&self, i: usize, figures: Option<&ServiceFigures>, card_px: f64) {
+        let Painter {
+            ctx,
+            scene,
+            frame,
+            palette,
+            faded,
+            ..
+        } = *self;
+        let faded = faded[i];
+        let [x, y] = scene.position[i];
+        let (left, top) = (x - NODE_WIDTH / 2.0, y - NODE_HEIGHT / 2.0);
+        let health = figures.map_or(Health::Healthy, |f| f.health);
+        let selected = frame.selected == Some(scene.names[i].as_str());
+        ctx.set_global_alpha(if faded { 0.25 } else { 1.0 });
+        if scene.entry[i] && card_px >= 40.0 {
+            ctx.set_stroke_style_str(&palette.edge);
+            ctx.set_line_width(1.5);
+            ctx.begin_path();
+            ctx.move_to(left - 48.0, y);
+            ctx.line_to(left - 4.0, y);
+            ctx.stroke();
+        }
+        ctx.begin_path();
+        let _ = ctx.round_rect_with_f64(left, top, NODE_WIDTH, NODE_HEIGHT, 10.0);
+        ctx.set_fill_style_str(if health == Health::Down {
+            &palette.down_fill
+        } else {
+            &palette.card
+        });
+        ctx.fill();
+        ctx.set_stroke_style_str(if selected {
+            &palette.accent
+        } else {
+            match health {
+                Health::Healthy => &palette.border,
+                Health::Degraded => &palette.warn,
+                Health::Down => &palette.bad,
+            }
+        });
+        ctx.set_line_width(if selected { 2.5 } else { 1.5 });
+        ctx.stroke();
+        ctx.set_fill_style_str(palette.health(health));
+        ctx.fill_rect(left, top, 5.0, NODE_HEIGHT);
+        if card_px >= 70.0 {
+            ctx.set_fill_style_str(&palette.text);
+            ctx.set_font("650 14px Inter, \"Segoe UI\", system-ui, sans-serif");
+            let _ = ctx.fill_text_with_max_width(
+                &scene.names[i],
+                left + 14.0,
+                top + 23.0,
+                NODE_WIDTH - 60.0,
+            );
+            let line = match figures {
+                Some(f) if f.up == 0 => "no instance up".to_string(),
+                Some(f) => format!("{} · p99 {}", format::rate(f.rps), format::millis(f.p99_ms)),
+                None => String::new(),
+            };
+            ctx.set_fill_style_str(if health == Health::Down {
+                &palette.bad
+            } else {
+                &palette.muted
+            });
+            ctx.set_font("12px Inter, \"Segoe UI\", system-ui, sans-serif");
+            let _ = ctx.fill_text_with_max_width(&line, left + 14.0, top + 44.0, NODE_WIDTH - 20.0);
+            if let Some(f) = figures {
+                for (k, up) in f.instances_up.iter().take(super::MAX_DOTS).enumerate() {
+                    ctx.set_fill_style_str(if *up { &palette.good } else { &palette.bad });
+                    ctx.begin_path();
+                    let _ = ctx.arc(
+                        x + NODE_WIDTH / 2.0 - 12.0 - k as f64 * 10.0,
+                        top + 18.0,
+                        3.5,
+                        0.0,
+                        std::f64::consts::TAU,
+                    );
+                    ctx.fill();
+                }
+            }
+            if scene.spof[i] {
+                ctx.set_fill_style_str(&palette.accent);
+                ctx.set_font("600 10px Inter, \"Segoe UI\", system-ui, sans-serif");
+                ctx.set_text_align("end");
+                let _ = ctx.fill_text(
+                    "single point of failure",
+                    x + NODE_WIDTH / 2.0 - 10.0,
+                    top - 6.0,
+                );
+                ctx.set_text_align("start");
             }
         }
         ctx.set_global_alpha(1.0);
-    } else {
-        for &i in &visible {
-            paint_card(ctx, scene, i, figures[i], faded[i], frame, card_px, palette);
-        }
     }
-    // Rings that stay visible at any zoom: the selection, the hovered service and what a
-    // search found.
-    let ring = |i: usize, colour: &str, width_px: f64| {
-        let [x, y] = scene.position[i];
-        let (hw, hh) = (half_w + 4.0 * scale, half_h + 4.0 * scale);
-        ctx.set_stroke_style_str(colour);
-        ctx.set_line_width(width_px * scale);
-        ctx.begin_path();
-        if card_px < BLOCKS_BELOW_PX {
-            ctx.rect(
-                x - hw.max(6.0 * scale),
-                y - hh.max(6.0 * scale),
-                2.0 * hw.max(6.0 * scale),
-                2.0 * hh.max(6.0 * scale),
-            );
-        } else {
-            ctx.rect(x - hw, y - hh, 2.0 * hw, 2.0 * hh);
-        }
-        ctx.stroke();
-    };
-    if let Some(matches) = frame.matches
-        && card_px < BLOCKS_BELOW_PX
-    {
-        for name in matches {
-            if let Some(&i) = scene.index.get(name) {
-                ring(i, &palette.accent, 1.0);
-            }
-        }
-    }
-    if let Some(&i) = frame.hovered.and_then(|n| scene.index.get(n)) {
-        ring(i, &palette.hover, 2.0);
-    }
-    if let Some(&i) = frame.selected.and_then(|n| scene.index.get(n)) {
-        ring(i, &palette.accent, 2.5);
-    }
-}
 
-/// One service card, as the SVG renderer draws it, with its text once it is legible.
-#[allow(clippy::too_many_arguments)]
-fn paint_card(
-    ctx: &CanvasRenderingContext2d,
-    scene: &Scene,
-    i: usize,
-    figures: Option<&ServiceFigures>,
-    faded: bool,
-    frame: &Frame,
-    card_px: f64,
-    palette: &Palette,
-) {
-    let [x, y] = scene.position[i];
-    let (left, top) = (x - NODE_WIDTH / 2.0, y - NODE_HEIGHT / 2.0);
-    let health = figures.map_or(Health::Healthy, |f| f.health);
-    let selected = frame.selected == Some(scene.names[i].as_str());
-    ctx.set_global_alpha(if faded { 0.25 } else { 1.0 });
-    if scene.entry[i] && card_px >= 40.0 {
-        ctx.set_stroke_style_str(&palette.edge);
-        ctx.set_line_width(1.5);
+    /// The routing component's card: dashed, rounder, coloured by its state.
+    fn component(&self, name: &str, label: &str, state: &str, [x, y]: [f64; 2]) {
+        let Painter {
+            ctx,
+            frame,
+            palette,
+            scale,
+            ..
+        } = *self;
+        let health = component_health(state);
+        let (left, top) = (x - NODE_WIDTH / 2.0, y - NODE_HEIGHT / 2.0);
         ctx.begin_path();
-        ctx.move_to(left - 48.0, y);
-        ctx.line_to(left - 4.0, y);
-        ctx.stroke();
-    }
-    ctx.begin_path();
-    let _ = ctx.round_rect_with_f64(left, top, NODE_WIDTH, NODE_HEIGHT, 10.0);
-    ctx.set_fill_style_str(if health == Health::Down {
-        &palette.down_fill
-    } else {
-        &palette.card
-    });
-    ctx.fill();
-    ctx.set_stroke_style_str(if selected {
-        &palette.accent
-    } else {
-        match health {
-            Health::Healthy => &palette.border,
-            Health::Degraded => &palette.warn,
-            Health::Down => &palette.bad,
-        }
-    });
-    ctx.set_line_width(if selected { 2.5 } else { 1.5 });
-    ctx.stroke();
-    ctx.set_fill_style_str(palette.health(health));
-    ctx.fill_rect(left, top, 5.0, NODE_HEIGHT);
-    if card_px >= 70.0 {
-        ctx.set_fill_style_str(&palette.text);
-        ctx.set_font("650 14px Inter, \"Segoe UI\", system-ui, sans-serif");
-        let _ = ctx.fill_text_with_max_width(
-            &scene.names[i],
-            left + 14.0,
-            top + 23.0,
-            NODE_WIDTH - 60.0,
-        );
-        let line = match figures {
-            Some(f) if f.up == 0 => "no instance up".to_string(),
-            Some(f) => format!("{} · p99 {}", format::rate(f.rps), format::millis(f.p99_ms)),
-            None => String::new(),
-        };
+        let _ = ctx.round_rect_with_f64(left, top, NODE_WIDTH, NODE_HEIGHT, 28.0);
         ctx.set_fill_style_str(if health == Health::Down {
-            &palette.bad
+            &palette.down_fill
         } else {
-            &palette.muted
+            &palette.component_fill
         });
-        ctx.set_font("12px Inter, \"Segoe UI\", system-ui, sans-serif");
-        let _ = ctx.fill_text_with_max_width(&line, left + 14.0, top + 44.0, NODE_WIDTH - 20.0);
-        if let Some(f) = figures {
-            for (k, up) in f.instances_up.iter().take(super::MAX_DOTS).enumerate() {
-                ctx.set_fill_style_str(if *up { &palette.good } else { &palette.bad });
-                ctx.begin_path();
-                let _ = ctx.arc(
-                    x + NODE_WIDTH / 2.0 - 12.0 - k as f64 * 10.0,
-                    top + 18.0,
-                    3.5,
-                    0.0,
-                    std::f64::consts::TAU,
-                );
-                ctx.fill();
+        ctx.fill();
+        ctx.set_stroke_style_str(if frame.selected == Some(name) {
+            &palette.accent
+        } else {
+            match health {
+                Health::Healthy => &palette.border,
+                Health::Degraded => &palette.warn,
+                Health::Down => &palette.bad,
             }
+        });
+        ctx.set_line_width(1.5_f64.max(scale));
+        let _ = ctx.set_line_dash(&dash_array(&[6.0, 4.0]));
+        ctx.stroke();
+        let _ = ctx.set_line_dash(&dash_array(&[]));
+        if NODE_WIDTH / scale >= 70.0 {
+            ctx.set_fill_style_str(&palette.text);
+            ctx.set_font("650 14px Inter, \"Segoe UI\", system-ui, sans-serif");
+            let _ = ctx.fill_text(name, left + 18.0, top + 23.0);
+            ctx.set_fill_style_str(&palette.muted);
+            ctx.set_font("12px Inter, \"Segoe UI\", system-ui, sans-serif");
+            let _ = ctx.fill_text(&format!("{label} · {state}"), left + 18.0, top + 44.0);
         }
-        if scene.spof[i] {
-            ctx.set_fill_style_str(&palette.accent);
-            ctx.set_font("600 10px Inter, \"Segoe UI\", system-ui, sans-serif");
-            ctx.set_text_align("end");
-            let _ = ctx.fill_text(
-                "single point of failure",
-                x + NODE_WIDTH / 2.0 - 10.0,
-                top - 6.0,
-            );
-            ctx.set_text_align("start");
-        }
-    }
-    ctx.set_global_alpha(1.0);
-}
-
-/// The routing component's card: dashed, rounder, coloured by its state.
-#[allow(clippy::too_many_arguments)]
-fn paint_component(
-    ctx: &CanvasRenderingContext2d,
-    name: &str,
-    label: &str,
-    state: &str,
-    [x, y]: [f64; 2],
-    frame: &Frame,
-    scale: f64,
-    palette: &Palette,
-) {
-    let health = component_health(state);
-    let (left, top) = (x - NODE_WIDTH / 2.0, y - NODE_HEIGHT / 2.0);
-    ctx.begin_path();
-    let _ = ctx.round_rect_with_f64(left, top, NODE_WIDTH, NODE_HEIGHT, 28.0);
-    ctx.set_fill_style_str(if health == Health::Down {
-        &palette.down_fill
-    } else {
-        &palette.component_fill
-    });
-    ctx.fill();
-    ctx.set_stroke_style_str(if frame.selected == Some(name) {
-        &palette.accent
-    } else {
-        match health {
-            Health::Healthy => &palette.border,
-            Health::Degraded => &palette.warn,
-            Health::Down => &palette.bad,
-        }
-    });
-    ctx.set_line_width(1.5_f64.max(scale));
-    let _ = ctx.set_line_dash(&dash_array(&[6.0, 4.0]));
-    ctx.stroke();
-    let _ = ctx.set_line_dash(&dash_array(&[]));
-    if NODE_WIDTH / scale >= 70.0 {
-        ctx.set_fill_style_str(&palette.text);
-        ctx.set_font("650 14px Inter, \"Segoe UI\", system-ui, sans-serif");
-        let _ = ctx.fill_text(name, left + 18.0, top + 23.0);
-        ctx.set_fill_style_str(&palette.muted);
-        ctx.set_font("12px Inter, \"Segoe UI\", system-ui, sans-serif");
-        let _ = ctx.fill_text(&format!("{label} · {state}"), left + 18.0, top + 44.0);
     }
 }
 
