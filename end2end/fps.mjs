@@ -1,19 +1,26 @@
 // Frames per second of the live dashboard in headless Chromium at several topology sizes:
-// loads `scale-free` with N services into the server, opens the page, waits for the graph,
-// then counts requestAnimationFrame callbacks for 5 s while ticks stream in at 10 Hz.
-// Usage: node end2end/fps.mjs [base-url] [sizes, comma-separated]
+// loads `scale-free` with N services (or a topology file) into the server, opens the page,
+// waits for the graph (every card in SVG, or a paint of every service on the canvas for
+// large ones), then counts requestAnimationFrame callbacks for 5 s while ticks stream in
+// at 10 Hz.
+// Usage: node end2end/fps.mjs [base-url] [sizes or topology files, comma-separated]
 // It replaces the server's live topology: point it at a server of its own.
 import { chromium } from '@playwright/test';
+import fs from 'node:fs';
 
 const base = process.argv[2] ?? 'http://127.0.0.1:8080';
-const sizes = (process.argv[3] ?? '100,500,2000').split(',').map(Number);
+// Each item is a size of `scale-free`, or a topology file (`….json`) to load instead.
+const items = (process.argv[3] ?? '100,500,2000').split(',');
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu'],
 });
 try {
-  for (const size of sizes) {
-    const template = await (await fetch(`${base}/api/templates/scale-free?size=${size}`)).json();
+  for (const item of items) {
+    const template = item.endsWith('.json')
+      ? JSON.parse(fs.readFileSync(item, 'utf8'))
+      : await (await fetch(`${base}/api/templates/scale-free?size=${item}`)).json();
+    const size = template.services.length;
     const put = await fetch(`${base}/api/topology`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
@@ -23,7 +30,17 @@ try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const opened = Date.now();
     await page.goto(base);
-    await page.locator('[data-testid^="node-"]').nth(size - 1).waitFor({ timeout: 120_000 });
+    // Drawn: every card in the SVG renderer, or a paint of every service on the canvas.
+    await page.waitForFunction(
+      (size) => {
+        const graph = document.querySelector('[data-testid="graph"]');
+        if (!graph) return false;
+        if (graph.dataset.renderer === 'canvas') return Number(graph.dataset.painted) === size;
+        return document.querySelectorAll('[data-testid^="node-"]').length > size;
+      },
+      size,
+      { timeout: 120_000, polling: 100 },
+    );
     const drawnMs = Date.now() - opened;
     const result = await page.evaluate(
       () =>
@@ -42,9 +59,14 @@ try {
           requestAnimationFrame(step);
         }),
     );
-    const edges = await page.locator('[data-testid^="edge-"]').count();
+    const graph = page.getByTestId('graph');
+    const renderer = await graph.getAttribute('data-renderer');
+    const edges =
+      renderer === 'canvas'
+        ? Number(await graph.getAttribute('data-links'))
+        : await page.locator('[data-testid^="edge-"]').count();
     console.log(
-      `${size} services, ${edges} edges: first full draw ${drawnMs} ms, ` +
+      `${size} services, ${edges} edges (${renderer}): first full draw ${drawnMs} ms, ` +
         `${result.fps.toFixed(1)} fps, longest frame ${result.longest.toFixed(0)} ms`,
     );
     await page.close();

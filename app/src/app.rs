@@ -1,7 +1,7 @@
 //! The page: a top bar with the overall and per-entry availability, the live graph, and the
 //! side panel for the selected service and the active faults.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use leptos::prelude::*;
 use simulator::analysis::Analysis;
@@ -211,18 +211,46 @@ fn ConnectionBadge() -> impl IntoView {
 #[component]
 fn Availability() -> impl IntoView {
     let live = expect_context::<Live>();
-    let entries = move || {
+    let entries = Memo::new(move |_| {
         live.tick.with(|t| {
             t.as_ref()
                 .map(|t| t.entries.keys().cloned().collect::<Vec<_>>())
                 .unwrap_or_default()
         })
+    });
+    // Each entry's figure as shown, in a signal of its own that one effect sets only when
+    // the text changes: a large topology has hundreds of entry points, and a memo each on
+    // the tick made every tick re-run and re-subscribe hundreds of nodes (removing a
+    // subscriber is linear in their number) and rewrite hundreds of texts.
+    let figures = StoredValue::new(HashMap::<String, ArcRwSignal<EntryFigure>>::new());
+    let figure_of = move |name: &str| {
+        figures
+            .try_update_value(|figures| {
+                figures
+                    .entry(name.to_string())
+                    .or_insert_with(|| ArcRwSignal::new(EntryFigure::of(None)))
+                    .clone()
+            })
+            .unwrap_or_else(|| ArcRwSignal::new(EntryFigure::of(None)))
     };
+    Effect::new(move |_| {
+        live.tick.with(|t| {
+            let Some(t) = t else { return };
+            figures.update_value(|figures| figures.retain(|name, _| t.entries.contains_key(name)));
+            for (name, figures) in &t.entries {
+                let shown = EntryFigure::of(figures.availability);
+                let signal = figure_of(name);
+                if signal.with_untracked(|now| *now != shown) {
+                    signal.set(shown);
+                }
+            }
+        })
+    });
     let overall = move || live.tick.with(|t| t.as_ref().and_then(|t| t.availability));
     view! {
         <div class="kpis">
-            <For each=entries key=|name| name.clone() let:name>
-                <EntryAvailability name=name/>
+            <For each=move || entries.get() key=|name| name.clone() let:name>
+                <EntryAvailability figure=figure_of(&name) name=name/>
             </For>
             <div class="kpi overall" data-level=move || level(overall())>
                 <span class="label">"Availability"</span>
@@ -234,26 +262,39 @@ fn Availability() -> impl IntoView {
     }
 }
 
+/// An entry point's availability as shown: its text and colour class.
+#[derive(Clone, Debug, PartialEq)]
+struct EntryFigure {
+    text: String,
+    level: &'static str,
+}
+
+impl EntryFigure {
+    fn of(share: Option<f64>) -> EntryFigure {
+        EntryFigure {
+            text: format::percent(share),
+            level: level(share),
+        }
+    }
+}
+
 /// One entry point's availability.
 #[component]
 fn EntryAvailability(
     /// The entry point's service name.
     name: String,
+    /// Its figure, kept up to date by [`Availability`].
+    figure: ArcRwSignal<EntryFigure>,
 ) -> impl IntoView {
-    let live = expect_context::<Live>();
-    let key = name.clone();
-    let value = Memo::new(move |_| {
-        live.tick.with(|t| {
-            t.as_ref()
-                .and_then(|t| t.entries.get(&key))
-                .and_then(|e| e.availability)
-        })
-    });
+    let level = {
+        let figure = figure.clone();
+        move || figure.with(|f| f.level)
+    };
     view! {
-        <div class="kpi" data-level=move || level(value.get())>
+        <div class="kpi" data-level=level>
             <span class="label">{name.clone()}</span>
             <span class="value" data-testid=format!("availability-{name}")>
-                {move || format::percent(value.get())}
+                {move || figure.with(|f| f.text.clone())}
             </span>
         </div>
     }

@@ -1,10 +1,16 @@
-//! The live topology graph, drawn in SVG: services as cards coloured by health with their
-//! instances as dots, dependencies as curves whose width follows traffic and whose colour
-//! follows errors. A click on a service selects it.
+//! The live topology graph: services as cards coloured by health with their instances as
+//! dots, dependencies as curves whose width follows traffic and whose colour follows errors.
+//! A click on a service selects it. Drawn in SVG (one element per service and link, with the
+//! SPEC's test ids) up to [`CANVAS_SERVICES`] services and [`CANVAS_LINKS`] links; larger
+//! topologies go to the canvas renderer in [`canvas`], behind the same camera, gestures,
+//! search and selection.
+
+mod canvas;
 
 use std::collections::{BTreeMap, HashMap};
 
 use leptos::prelude::*;
+use simulator::analysis::Analysis;
 use simulator::topology::RoutingMode;
 use simulator::wire::{Health, LinkFigures, ServiceFigures};
 
@@ -50,6 +56,11 @@ enum Gesture {
     },
 }
 
+/// Above this many services, or links, the graph is painted on a canvas rather than built
+/// in SVG: at 500 services the SVG view manages about 17 frames per second, at 2,000 about 2.
+pub const CANVAS_SERVICES: usize = 300;
+pub const CANVAS_LINKS: usize = 1500;
+
 /// Above this many links the flow animation stops: animating thousands of dashed SVG
 /// paths costs more frames than it is worth.
 const LARGE_EDGES: usize = 400;
@@ -78,9 +89,10 @@ pub fn component_health(state: &str) -> Health {
 }
 
 /// Where the routing component sits: above the first column.
-fn component_position(positions: &BTreeMap<String, [f64; 2]>) -> [f64; 2] {
-    let min_x = positions.values().map(|p| p[0]).fold(f64::MAX, f64::min);
-    let min_y = positions.values().map(|p| p[1]).fold(f64::MAX, f64::min);
+fn component_position<'a>(positions: impl IntoIterator<Item = &'a [f64; 2]>) -> [f64; 2] {
+    let (min_x, min_y) = positions
+        .into_iter()
+        .fold((f64::MAX, f64::MAX), |(x, y), p| (x.min(p[0]), y.min(p[1])));
     [min_x, min_y - NODE_HEIGHT - 50.0]
 }
 
@@ -98,6 +110,23 @@ pub fn Graph() -> impl IntoView {
     // A pan ends in a click on the background, which must not clear the selection.
     let swallow_click = StoredValue::new(false);
     let svg_ref = NodeRef::<leptos::svg::Svg>::new();
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    let use_canvas = Memo::new(move |_| {
+        live.snapshot.with(|s| {
+            s.as_ref().is_some_and(|s| {
+                s.topology.services.len() > CANVAS_SERVICES
+                    || s.topology.dependencies.len() > CANVAS_LINKS
+            })
+        })
+    });
+    // The element the graph is drawn on, whichever renderer is in use.
+    let surface = move || -> Option<web_sys::Element> {
+        if use_canvas.get_untracked() {
+            canvas_ref.get_untracked().map(web_sys::Element::from)
+        } else {
+            svg_ref.get_untracked().map(web_sys::Element::from)
+        }
+    };
     Effect::new(move |_| {
         live.snapshot.track();
         dragged.set(Positions::new());
@@ -162,23 +191,23 @@ pub fn Graph() -> impl IntoView {
     });
     let component = move || {
         let (name, label) = component_of(mode.get());
-        let position = positions.with(|p| (!p.is_empty()).then(|| component_position(p)))?;
+        let position =
+            positions.with(|p| (!p.is_empty()).then(|| component_position(p.values())))?;
         Some((name, label, position))
     };
     let fitted = move || {
         positions.with(|p| {
             let mut all = p.clone();
             if !p.is_empty() {
-                all.insert(String::new(), component_position(p));
+                all.insert(String::new(), component_position(p.values()));
             }
             fit(&all)
         })
     };
-    let view = move || camera.get().unwrap_or_else(fitted);
-    // Pixels to layout units: the SVG shows `view` scaled to fit and centred ("meet").
+    let view = Memo::new(move |_| camera.get().unwrap_or_else(fitted));
+    // Pixels to layout units: both renderers show `view` scaled to fit and centred ("meet").
     let to_layout = move |client: (f64, f64), view: [f64; 4]| -> Option<(f64, f64, f64)> {
-        let svg = svg_ref.get_untracked()?;
-        let rect = svg.get_bounding_client_rect();
+        let rect = surface()?.get_bounding_client_rect();
         if rect.width() <= 0.0 || rect.height() <= 0.0 {
             return None;
         }
@@ -243,8 +272,8 @@ pub fn Graph() -> impl IntoView {
     let capture = move |event: &web_sys::PointerEvent| {
         if !swallow_click.get_value() {
             swallow_click.set_value(true);
-            if let Some(svg) = svg_ref.get_untracked() {
-                let _ = svg.set_pointer_capture(event.pointer_id());
+            if let Some(surface) = surface() {
+                let _ = surface.set_pointer_capture(event.pointer_id());
             }
         }
     };
@@ -384,18 +413,172 @@ pub fn Graph() -> impl IntoView {
     };
     provide_context(SearchMatches(matches));
     provide_context(DragStart(StoredValue::new(Box::new(start_drag))));
+    // The canvas renderer: the topology indexed once per snapshot (or drag), hit tests
+    // against it, and one paint per animation frame when anything shown changes.
+    let scene = Memo::new(move |_| {
+        if !use_canvas.get() {
+            return canvas::Scene::default();
+        }
+        live.snapshot.with(|s| {
+            s.as_ref()
+                .map(|s| {
+                    positions.with(|p| {
+                        live.analysis
+                            .with(|a| canvas::Scene::build(s, p, a.as_ref()))
+                    })
+                })
+                .unwrap_or_default()
+        })
+    });
+    let hit_at = move |client: (f64, f64)| -> Option<canvas::Hit> {
+        let (x, y, scale) = to_layout(client, view.get_untracked())?;
+        let component = positions
+            .with_untracked(|p| (!p.is_empty()).then(|| component_position(p.values())))
+            .map(|at| (component_of(mode.get_untracked()).0, at));
+        scene.with_untracked(|s| s.hit(x, y, scale, component))
+    };
+    let hovered = RwSignal::new(None::<canvas::Hit>);
+    let hovered_service = Memo::new(move |_| match hovered.get() {
+        Some(canvas::Hit::Service(name)) => Some(name),
+        _ => None,
+    });
+    // Where the tooltip goes: the pointer, in pixels from the graph's corner.
+    let hover_at = RwSignal::new((0.0, 0.0));
+    canvas::keep_painted(
+        canvas_ref,
+        use_canvas,
+        scene,
+        view,
+        matches,
+        hovered_service,
+    );
+    let tooltip = move || {
+        let text = match hovered.get()? {
+            canvas::Hit::Service(name) => {
+                let (component, label) = component_of(mode.get());
+                if name == component {
+                    format!("{label}: every call depends on it in this routing mode")
+                } else {
+                    live.tick.with(|t| {
+                        live.analysis.with(|a| {
+                            service_tooltip(
+                                &name,
+                                t.as_ref().and_then(|t| t.services.get(&name)),
+                                a.as_ref(),
+                            )
+                        })
+                    })
+                }
+            }
+            canvas::Hit::Link(from, to) => live
+                .tick
+                .with(|t| t.as_ref().and_then(|t| t.link(&from, &to)).map(link_title))
+                .unwrap_or_else(|| format!("{from} → {to}")),
+        };
+        let (x, y) = hover_at.get();
+        Some(view! {
+            <div
+                class="graph-tooltip"
+                data-testid="graph-tooltip"
+                style:left=format!("{:.0}px", x + 14.0)
+                style:top=format!("{:.0}px", y + 14.0)
+            >
+                {text}
+            </div>
+        })
+    };
+    let client =
+        |event: &web_sys::MouseEvent| (f64::from(event.client_x()), f64::from(event.client_y()));
+    let canvas_view = move || {
+        view! {
+            <canvas
+                data-testid="graph"
+                data-renderer="canvas"
+                data-services=move || scene.with(|s| s.names.len())
+                data-links=move || scene.with(canvas::Scene::link_count)
+                class="graph graph-canvas"
+                class:pointing=move || hovered.with(Option::is_some)
+                node_ref=canvas_ref
+                on:pointerdown=move |event: web_sys::PointerEvent| {
+                    if event.button() != 0 {
+                        return;
+                    }
+                    hovered.set(None);
+                    match hit_at(client(&event)) {
+                        Some(canvas::Hit::Service(name)) => start_drag(name, event, false),
+                        _ => on_down(event),
+                    }
+                }
+                on:pointermove=move |event: web_sys::PointerEvent| {
+                    if gesture.with_value(Option::is_some) {
+                        on_move(event);
+                        return;
+                    }
+                    let at = client(&event);
+                    let hit = hit_at(at);
+                    if let Some(rect) = surface().map(|s| s.get_bounding_client_rect()) {
+                        hover_at.set((at.0 - rect.left(), at.1 - rect.top()));
+                    }
+                    if hovered.with_untracked(|h| *h != hit) {
+                        hovered.set(hit);
+                    }
+                }
+                on:pointerup=on_up
+                on:pointercancel=move |_| gesture.set_value(None)
+                on:pointerleave=move |_| hovered.set(None)
+                on:dblclick=move |event: web_sys::MouseEvent| {
+                    let at = client(&event);
+                    if hit_at(at).is_none() {
+                        add_here(Some(at));
+                    }
+                }
+                on:wheel=move |event: web_sys::WheelEvent| {
+                    event.prevent_default();
+                    let factor = ZOOM_STEP.powf(event.delta_y() / 100.0);
+                    zoom(factor, Some((f64::from(event.client_x()), f64::from(event.client_y()))));
+                }
+                on:click=move |event: web_sys::MouseEvent| {
+                    if swallow_click.get_value() {
+                        swallow_click.set_value(false);
+                        return;
+                    }
+                    match hit_at(client(&event)) {
+                        Some(canvas::Hit::Service(name)) => {
+                            live.selected_edge.set(None);
+                            live.selected.set(Some(name));
+                        }
+                        Some(canvas::Hit::Link(from, to)) => {
+                            live.selected.set(None);
+                            live.selected_edge.set(Some((from, to)));
+                        }
+                        None => {
+                            live.selected.set(None);
+                            live.selected_edge.set(None);
+                        }
+                    }
+                }
+            ></canvas>
+            {tooltip}
+        }
+    };
     view! {
         <Show
             when=move || live.snapshot.with(Option::is_some)
             fallback=|| view! { <div class="empty">"Connecting to the simulation…"</div> }
         >
+            {move || {
+                if use_canvas.get() {
+                    return canvas_view().into_any();
+                }
+                view! {
             <svg
                 data-testid="graph"
+                data-renderer="svg"
                 class="graph"
                 class:large=large
                 node_ref=svg_ref
                 viewBox=move || {
-                    let [x, y, w, h] = view();
+                    let [x, y, w, h] = view.get();
                     format!("{x:.1} {y:.1} {w:.1} {h:.1}")
                 }
                 on:pointerdown=on_down
@@ -469,6 +652,9 @@ pub fn Graph() -> impl IntoView {
                     </For>
                 </g>
             </svg>
+                }
+                .into_any()
+            }}
             <div class="graph-search">
                 <input
                     type="search"
@@ -600,16 +786,7 @@ fn Edge(
         Some(f) if f.rps > 0.0 => "flowing",
         _ => "idle",
     };
-    let title = move || match figures.get() {
-        Some(f) => format!(
-            "{} → {}: {} calls, {} failing",
-            f.from,
-            f.to,
-            format::rate(f.rps),
-            format::percent(f.error_rate)
-        ),
-        None => String::new(),
-    };
+    let title = move || figures.get().as_ref().map(link_title).unwrap_or_default();
     view! {
         <g
             class="edge"
@@ -715,35 +892,9 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
     let tooltip_name = name.clone();
     // Live figures, and what the analysis predicts if it were killed (its blast radius).
     let tooltip = move || {
-        let live_figures = match figures.get() {
-            Some(f) => format!(
-                "{tooltip_name} — {}: {} of {} instances up · {} · {} succeeding · p50 {} · p99 {} · {} busy",
-                f.health.as_str(),
-                f.up,
-                f.replicas,
-                format::rate(f.rps),
-                format::percent(f.success_rate),
-                format::millis(f.p50_ms),
-                format::millis(f.p99_ms),
-                format::percent(Some(f.utilization)),
-            ),
-            None => tooltip_name.clone(),
-        };
-        let predicted = live.analysis.with(|a| {
-            a.as_ref()
-                .and_then(|a| a.blast_radius.get(&tooltip_name))
-                .map(|entries| {
-                    entries
-                        .iter()
-                        .map(|(entry, share)| format!("{entry} {}", format::percent(Some(*share))))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-        });
-        match predicted {
-            Some(predicted) => format!("{live_figures}\nIf killed, still succeeding: {predicted}"),
-            None => live_figures,
-        }
+        let figures = figures.get();
+        live.analysis
+            .with(|a| service_tooltip(&tooltip_name, figures.as_ref(), a.as_ref()))
     };
     let dots = move || {
         let Some(f) = figures.get() else {
@@ -857,34 +1008,90 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
     }
 }
 
+/// A link's figures in words: `web → cart: 36/s calls, 0.0% failing`.
+fn link_title(f: &LinkFigures) -> String {
+    format!(
+        "{} → {}: {} calls, {} failing",
+        f.from,
+        f.to,
+        format::rate(f.rps),
+        format::percent(f.error_rate)
+    )
+}
+
+/// A service's live figures, and what the analysis predicts if it were killed (its blast
+/// radius): the hover text of a card in either renderer.
+fn service_tooltip(
+    name: &str,
+    figures: Option<&ServiceFigures>,
+    analysis: Option<&Analysis>,
+) -> String {
+    let live_figures = match figures {
+        Some(f) => format!(
+            "{name} — {}: {} of {} instances up · {} · {} succeeding · p50 {} · p99 {} · {} busy",
+            f.health.as_str(),
+            f.up,
+            f.replicas,
+            format::rate(f.rps),
+            format::percent(f.success_rate),
+            format::millis(f.p50_ms),
+            format::millis(f.p99_ms),
+            format::percent(Some(f.utilization)),
+        ),
+        None => name.to_string(),
+    };
+    // The hardest-hit entries first when there are many (a large topology has hundreds).
+    const MOST_ENTRIES: usize = 8;
+    let predicted = analysis
+        .and_then(|a| a.blast_radius.get(name))
+        .map(|entries| {
+            let mut entries: Vec<_> = entries.iter().collect();
+            if entries.len() > MOST_ENTRIES {
+                entries.sort_by(|a, b| a.1.total_cmp(b.1));
+            }
+            let mut words = entries
+                .iter()
+                .take(MOST_ENTRIES)
+                .map(|(entry, share)| format!("{entry} {}", format::percent(Some(**share))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if entries.len() > MOST_ENTRIES {
+                words.push_str(&format!(" and {} more", entries.len() - MOST_ENTRIES));
+            }
+            words
+        });
+    match predicted {
+        Some(predicted) => format!("{live_figures}\nIf killed, still succeeding: {predicted}"),
+        None => live_figures,
+    }
+}
+
 /// A cubic curve from the caller's card at `from` to the callee's card at `to`: right side to
 /// left side when the callee is further right; an arc out of the right sides between cards
 /// of one column; and a loop under the cards for calls back to the left (rings, cycles).
 fn curve(from: [f64; 2], to: [f64; 2]) -> String {
+    let [[x1, y1], [c1x, c1y], [c2x, c2y], [x2, y2]] = curve_points(from, to);
+    format!("M {x1:.1} {y1:.1} C {c1x:.1} {c1y:.1}, {c2x:.1} {c2y:.1}, {x2:.1} {y2:.1}")
+}
+
+/// The four points of [`curve`]: start, two controls, end.
+fn curve_points(from: [f64; 2], to: [f64; 2]) -> [[f64; 2]; 4] {
     let right = NODE_WIDTH / 2.0;
     let (x1, y1) = (from[0] + right, from[1]);
     if to[0] > from[0] + NODE_WIDTH {
         let (x2, y2) = (to[0] - right - 2.0, to[1]);
         let bend = ((x2 - x1) / 2.0).max(40.0);
-        return format!(
-            "M {x1:.1} {y1:.1} C {:.1} {y1:.1}, {:.1} {y2:.1}, {x2:.1} {y2:.1}",
-            x1 + bend,
-            x2 - bend
-        );
+        return [[x1, y1], [x1 + bend, y1], [x2 - bend, y2], [x2, y2]];
     }
     if (to[0] - from[0]).abs() < 1.0 {
         let (x2, y2) = (to[0] + right + 2.0, to[1]);
         let out = x1.max(x2) + 40.0 + (y2 - y1).abs() * 0.15;
-        return format!("M {x1:.1} {y1:.1} C {out:.1} {y1:.1}, {out:.1} {y2:.1}, {x2:.1} {y2:.1}");
+        return [[x1, y1], [out, y1], [out, y2], [x2, y2]];
     }
     let (x2, y2) = (to[0] - right - 2.0, to[1]);
     let drop = NODE_HEIGHT + 30.0 + (x1 - x2).abs() * 0.08;
     let low = y1.max(y2) + drop;
-    format!(
-        "M {x1:.1} {y1:.1} C {:.1} {low:.1}, {:.1} {low:.1}, {x2:.1} {y2:.1}",
-        x1 + 80.0,
-        x2 - 80.0
-    )
+    [[x1, y1], [x1 + 80.0, low], [x2 - 80.0, low], [x2, y2]]
 }
 
 /// A viewBox (`[x, y, width, height]`) that holds every card with a margin (room for ingress

@@ -44,6 +44,44 @@ export class Dashboard {
     await expect(this.page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
   }
 
+  /** The graph: an SVG with a test id per service and link, or for large topologies a
+   * canvas (`data-renderer="canvas"`, `data-painted` = services in its last paint). */
+  graph(): Locator {
+    return this.page.getByTestId('graph');
+  }
+
+  /** Types into "Find a service…" and presses Enter: the first match is selected and
+   * centred in the view. */
+  async find(text: string) {
+    await this.page.getByTestId('search').fill(text);
+    await this.page.getByTestId('search').press('Enter');
+  }
+
+  /** Empties the search and leaves the field, so keys reach the page again. */
+  async clearSearch() {
+    await this.page.getByTestId('search').fill('');
+    await this.page.getByTestId('search').blur();
+  }
+
+  /** Clicks the graph at a share of its width and height (0.5, 0.5: the middle). */
+  async clickGraph(x: number, y: number) {
+    const box = await this.graph().boundingBox();
+    if (!box) throw new Error('the graph is not on screen');
+    await this.graph().click({ position: { x: box.width * x, y: box.height * y } });
+  }
+
+  /** Rests the pointer on the graph at a share of its width and height. */
+  async hoverGraph(x: number, y: number) {
+    const box = await this.graph().boundingBox();
+    if (!box) throw new Error('the graph is not on screen');
+    await this.graph().hover({ position: { x: box.width * x, y: box.height * y } });
+  }
+
+  /** The name of the selected service, as the side panel shows it. */
+  selectedService(): Locator {
+    return this.page.getByTestId('service-card').locator('h2');
+  }
+
   node(service: string): Locator {
     return this.page.getByTestId(`node-${service}`);
   }

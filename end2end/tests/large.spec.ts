@@ -1,0 +1,42 @@
+import { expect, test } from '@playwright/test';
+import { Dashboard, resetServer } from './dashboard';
+
+// Large topologies are painted on a canvas; the SPEC's per-service test ids exist only in
+// the SVG renderer of small ones, so these tests reach services through what a person
+// uses: the search, clicks and the pointer.
+test.afterEach(async ({ request }) => resetServer(request));
+
+test('a large topology is painted on a canvas, and a click on a service selects it', async ({
+  page,
+  request,
+}) => {
+  test.setTimeout(90_000);
+  const template = await request.get('/api/templates/scale-free?size=500');
+  expect(template.ok()).toBe(true);
+  expect((await request.put('/api/topology', { data: await template.json() })).ok()).toBe(true);
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await expect(dashboard.graph()).toHaveAttribute('data-renderer', 'canvas');
+  await expect(dashboard.graph()).toHaveAttribute('data-painted', '500', { timeout: 30_000 });
+  await expect(dashboard.graph()).toHaveAttribute('data-links', '997');
+  await expect(page.locator('[data-testid^="node-svc-"]')).toHaveCount(0);
+
+  // Finding a service selects it and brings it to the middle of the view.
+  await dashboard.find('svc-42');
+  await expect(dashboard.selectedService()).toHaveText('svc-42');
+  await dashboard.clearSearch();
+  await page.keyboard.press('Escape');
+  await expect(dashboard.selectedService()).toHaveCount(0);
+
+  // A click in the middle hits its card: the side panel shows it; resting the pointer there
+  // shows its figures.
+  await dashboard.clickGraph(0.5, 0.5);
+  await expect(dashboard.selectedService()).toHaveText('svc-42');
+  await dashboard.hoverGraph(0.5, 0.51);
+  await expect(page.getByTestId('graph-tooltip')).toContainText('svc-42 — healthy');
+
+  // Back to a small topology: the SVG renderer and its test ids.
+  await resetServer(request);
+  await expect(dashboard.graph()).toHaveAttribute('data-renderer', 'svg');
+  await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'healthy');
+});
