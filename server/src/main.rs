@@ -256,8 +256,15 @@ fn default_data_dir() -> PathBuf {
 
 fn print(output: Result<String, String>) -> Result<(), String> {
     let text = output?;
-    println!("{}", text.trim_end());
-    Ok(())
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", text.trim_end()) {
+        // A reader that stopped early (`| head`) is no failure of ours.
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the output: {err}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {

@@ -200,10 +200,10 @@ impl Frames {
     }
 
     /// How many frames to keep for `topology` so they take about `budget` figures in all
-    /// (a service or a link is one figure a frame), between a minute and an hour.
+    /// (a service or a link is one figure a frame), between 20 seconds and an hour.
     pub fn capacity_for(topology: &Topology, budget: usize) -> usize {
         let per_frame = topology.services.len() + topology.dependencies.len() + 1;
-        (budget / per_frame).clamp(60, 3600)
+        (budget / per_frame).clamp(20, 3600)
     }
 
     /// The next whole second after `now`: drivers cut a window there.
