@@ -196,6 +196,8 @@ fn ConnectionBadge() -> impl IntoView {
     let live = expect_context::<Live>();
     let state = move || match live.connection.get() {
         Connection::Connecting => ("connecting", "Connecting…"),
+        // The stream is fine, but what is on screen is the past: say so.
+        Connection::Live if live.screen.get() == Screen::Replay => ("live", "Replaying the past"),
         Connection::Live => ("live", "Live"),
         Connection::Reconnecting => ("reconnecting", "Reconnecting…"),
     };

@@ -70,6 +70,7 @@ test('replay scrubs back to a past second, and a run exported here loads and rep
   await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'healthy');
 
   await dashboard.screen('replay');
+  await expect(page.getByTestId('connection')).toContainText('Replaying');
   // Paused a moment after the reset: 11 s and a fraction.
   await expect(page.getByTestId('replay-time')).toContainText(/of 0:1[12]/);
   await dashboard.scrubTo(5);
@@ -89,6 +90,7 @@ test('replay scrubs back to a past second, and a run exported here loads and rep
 
   await page.getByTestId('replay-exit').click();
   await expect(page.getByTestId('replay-bar')).toHaveCount(0);
+  await expect(page.getByTestId('connection')).toHaveText(/Live/);
   await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'healthy');
 });
 
