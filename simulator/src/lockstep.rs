@@ -17,7 +17,7 @@ use crate::engine::{Engine, FaultId};
 use crate::fault::Fault;
 use crate::measure::Window;
 use crate::queue::{NANOS_PER_SEC, Nanos};
-use crate::replay::Frames;
+use crate::replay::{SecondWindow, run_by_seconds};
 use crate::report::{Summary, TimelinePoint, round6};
 use crate::topology::{RoutingMode, Topology};
 use crate::wire::{Health, Tick};
@@ -30,7 +30,13 @@ const MODES: [RoutingMode; 3] = [RoutingMode::Dns, RoutingMode::Lb, RoutingMode:
 /// One of the three runs.
 struct Side {
     engine: Engine,
-    pending: Option<Window>,
+    second: SecondWindow,
+    record: Record,
+}
+
+/// What one run has shown so far, second by second.
+#[derive(Default)]
+struct Record {
     /// Every second since the start (24 bytes a second: a day is under 2 MB), so the
     /// summary covers the whole comparison.
     timeline: Vec<TimelinePoint>,
@@ -87,11 +93,8 @@ impl Lockstep {
                 topology.routing.mode = mode;
                 Side {
                     engine: Engine::new(topology, seed),
-                    pending: None,
-                    timeline: Vec::new(),
-                    counts: (0, 0, 0),
-                    health: BTreeMap::new(),
-                    last_availability: None,
+                    second: SecondWindow::default(),
+                    record: Record::default(),
                 }
             })
             .collect();
@@ -108,19 +111,16 @@ impl Lockstep {
     pub fn advance_to(&mut self, now: Nanos) {
         let until = now.saturating_sub(self.offset);
         for side in &mut self.sides {
-            while side.engine.now() < until {
-                let stop = Frames::next_boundary(side.engine.now()).min(until);
-                side.engine.run_until(stop);
-                let window = side.engine.take_window();
-                match &mut side.pending {
-                    Some(pending) => pending.merge(&window),
-                    None => side.pending = Some(window),
+            let Side {
+                engine,
+                second,
+                record,
+            } = side;
+            run_by_seconds(engine, until, |engine, window| {
+                if let Some(whole) = second.add(&window, engine.now()) {
+                    record.close_second(engine, &whole);
                 }
-                if stop.is_multiple_of(NANOS_PER_SEC as Nanos) {
-                    let second = side.pending.take().expect("just merged");
-                    side.close_second(&second);
-                }
-            }
+            });
         }
     }
 
@@ -173,17 +173,18 @@ impl Lockstep {
             .iter()
             .zip(&self.sides)
             .map(|(&mode, side)| {
-                let keep = side.timeline.len().saturating_sub(TIMELINE_S);
+                let record = &side.record;
+                let keep = record.timeline.len().saturating_sub(TIMELINE_S);
                 let view = SideView {
-                    availability: side.last_availability,
-                    health: side.health.clone(),
+                    availability: record.last_availability,
+                    health: record.health.clone(),
                     summary: Summary::from_counts(
-                        side.counts,
-                        &side.timeline,
+                        record.counts,
+                        &record.timeline,
                         self.slo,
                         self.first_fault_s,
                     ),
-                    timeline: side.timeline[keep..].to_vec(),
+                    timeline: record.timeline[keep..].to_vec(),
                 };
                 (mode, view)
             })
@@ -198,9 +199,10 @@ impl Lockstep {
     }
 }
 
-impl Side {
-    /// Counts a whole second: its availability, the totals and the services' health.
-    fn close_second(&mut self, second: &Window) {
+impl Record {
+    /// Counts a whole second of `engine`: its availability, the totals and the services'
+    /// health.
+    fn close_second(&mut self, engine: &Engine, second: &Window) {
         let availability = second.availability().map(round6);
         for entry in &second.entries {
             self.counts.0 += entry.arrivals;
@@ -208,11 +210,11 @@ impl Side {
             self.counts.2 += entry.failures;
         }
         self.timeline.push(TimelinePoint {
-            t: (self.engine.now() as f64 / NANOS_PER_SEC).round(),
+            t: (engine.now() as f64 / NANOS_PER_SEC).round(),
             availability,
         });
         self.last_availability = availability;
-        let tick = Tick::from_window(&self.engine, second, 1.0);
+        let tick = Tick::from_window(engine, second, 1.0);
         self.health = tick
             .services
             .into_iter()

@@ -182,10 +182,44 @@ impl ReplayError {
     }
 }
 
+/// Windows cut since the last whole simulated second, merged; whole once the clock is on a
+/// second. Merging is exact, so a second comes out the same however it was sliced.
+#[derive(Default)]
+pub struct SecondWindow {
+    pending: Option<Window>,
+}
+
+impl SecondWindow {
+    /// Adds a window just cut at `now`; the whole second's window when `now` ends one.
+    pub fn add(&mut self, window: &Window, now: Nanos) -> Option<Window> {
+        match &mut self.pending {
+            Some(pending) => pending.merge(window),
+            None => self.pending = Some(window.clone()),
+        }
+        (now > 0 && now.is_multiple_of(SECOND)).then(|| self.pending.take().expect("just merged"))
+    }
+
+    /// Forgets the part of a second counted under a topology that was just replaced.
+    pub fn discard(&mut self) {
+        self.pending = None;
+    }
+}
+
+/// Runs `engine` to `until`, cutting a window at every whole second on the way and handing
+/// each to `cut`.
+pub fn run_by_seconds(engine: &mut Engine, until: Nanos, mut cut: impl FnMut(&Engine, Window)) {
+    while engine.now() < until {
+        let stop = Frames::next_boundary(engine.now()).min(until);
+        engine.run_until(stop);
+        let window = engine.take_window();
+        cut(engine, window);
+    }
+}
+
 /// The per-second frames of a run: windows cut at whole simulated seconds, each second's
 /// merged into the tick a viewer would have seen at its end. Keeps the latest `capacity`.
 pub struct Frames {
-    pending: Option<Window>,
+    second: SecondWindow,
     kept: VecDeque<Tick>,
     capacity: usize,
 }
@@ -193,7 +227,7 @@ pub struct Frames {
 impl Frames {
     pub fn new(capacity: usize) -> Frames {
         Frames {
-            pending: None,
+            second: SecondWindow::default(),
             kept: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -213,13 +247,7 @@ impl Frames {
 
     /// Adds a window just cut from `engine`; at a whole second, the second's frame.
     pub fn observe(&mut self, engine: &Engine, window: &Window) {
-        match &mut self.pending {
-            Some(pending) => pending.merge(window),
-            None => self.pending = Some(window.clone()),
-        }
-        let now = engine.now();
-        if now > 0 && now.is_multiple_of(SECOND) {
-            let second = self.pending.take().expect("just merged");
+        if let Some(second) = self.second.add(window, engine.now()) {
             self.kept.push_back(Tick::from_window(engine, &second, 1.0));
             while self.kept.len() > self.capacity {
                 self.kept.pop_front();
@@ -237,7 +265,7 @@ impl Frames {
 
     /// Forgets the part of a second counted under a topology that was just replaced.
     pub fn discard_partial(&mut self) {
-        self.pending = None;
+        self.second.discard();
     }
 
     /// The frame at the end of simulated second `t` (1, 2, …), if kept.
@@ -262,12 +290,9 @@ impl Frames {
 
 /// Runs `engine` to `until`, cutting a window at every whole second on the way.
 pub fn run_framed(engine: &mut Engine, frames: &mut Frames, until: Nanos) {
-    while engine.now() < until {
-        let stop = Frames::next_boundary(engine.now()).min(until);
-        engine.run_until(stop);
-        let window = engine.take_window();
-        frames.observe(engine, &window);
-    }
+    run_by_seconds(engine, until, |engine, window| {
+        frames.observe(engine, &window)
+    });
 }
 
 /// A replayed run: its frames and the topology in force from each simulated nanosecond on.
