@@ -438,12 +438,27 @@ pub fn ReplayBar() -> impl IntoView {
         });
     };
     refresh_live(true);
-    // The live run grows while it is scrubbed: its range follows.
+    // The live run grows while it is scrubbed: its range follows (asked for without the
+    // drawings, which change only with a control that changes the topology or its layout).
     let refresh = set_interval_with_handle(
         move || {
-            if run.with_untracked(|r| r.as_ref().is_some_and(|r| r.id == "live")) {
-                refresh_live(false);
-            }
+            let Some(controls) =
+                run.with_untracked(|r| r.as_ref().filter(|r| r.id == "live").map(|r| r.controls))
+            else {
+                return;
+            };
+            api::load("/api/runs/live?epochs=false", move |brief: RunInfo| {
+                if brief.controls != controls {
+                    refresh_live(false);
+                    return;
+                }
+                run.update(|r| {
+                    if let Some(r) = r {
+                        (r.first_s, r.last_s, r.duration_s) =
+                            (brief.first_s, brief.last_s, brief.duration_s);
+                    }
+                });
+            });
         },
         Duration::from_secs(2),
     )

@@ -570,8 +570,22 @@ pub async fn get_routing(
 pub async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<RunQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RunInfo>, AppError> {
-    state.session.run(&id).map(Json).ok_or_else(|| no_run(&id))
+    let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
+    let with_epochs = query.epochs.unwrap_or(true);
+    state
+        .session
+        .run(&id, with_epochs)
+        .map(Json)
+        .ok_or_else(|| no_run(&id))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunQuery {
+    /// `false`: leave out the epochs (the range alone, for a viewer following a live run).
+    pub epochs: Option<bool>,
 }
 
 fn no_run(id: &str) -> AppError {

@@ -438,9 +438,17 @@ impl Live {
         self.compare = Some(compare);
     }
 
-    /// What a viewer needs to scrub through the live run.
-    fn run_info(&self) -> RunInfo {
-        run_info("live", &self.engine.recording(), &self.frames)
+    /// What a viewer needs to scrub through the live run (the drawing of each epoch only
+    /// if asked: it costs an analysis per epoch).
+    fn run_info(&self, with_epochs: bool) -> RunInfo {
+        let recording = self.engine.recorded();
+        run_info(
+            "live",
+            recording,
+            self.engine.now(),
+            &self.frames,
+            with_epochs,
+        )
     }
 
     fn state(&self) -> SessionState {
@@ -887,17 +895,22 @@ impl Session {
         self.lock().engine.recording()
     }
 
-    /// Run `id` (`live` or a loaded one's number), if there is one.
-    pub fn run(&self, id: &str) -> Option<RunInfo> {
+    /// Run `id` (`live` or a loaded one's number), if there is one; without the epochs'
+    /// drawings unless `with_epochs` (a viewer polling for the range needs none).
+    pub fn run(&self, id: &str, with_epochs: bool) -> Option<RunInfo> {
         if id == "live" {
-            return Some(self.lock().run_info());
+            return Some(self.lock().run_info(with_epochs));
         }
         let runs = self.loaded_runs();
         let id: u64 = id.parse().ok()?;
-        runs.runs
-            .iter()
-            .find(|r| r.id == id)
-            .map(|r| r.info.clone())
+        runs.runs.iter().find(|r| r.id == id).map(|r| RunInfo {
+            epochs: if with_epochs {
+                r.info.epochs.clone()
+            } else {
+                Vec::new()
+            },
+            ..r.info.clone()
+        })
     }
 
     /// The recording of a loaded run (the live one's is [`Session::recording`]).
@@ -938,7 +951,13 @@ impl Session {
         let mut runs = self.loaded_runs();
         runs.last_id += 1;
         let id = runs.last_id;
-        let info = run_info(&id.to_string(), &recording, &replayed.frames);
+        let info = run_info(
+            &id.to_string(),
+            &recording,
+            recording.end_ns,
+            &replayed.frames,
+            true,
+        );
         runs.runs.push(LoadedRun {
             id,
             info: info.clone(),
@@ -986,16 +1005,26 @@ impl Session {
 
 /// What a viewer needs to scrub through a run: its seed, length, frames kept and the
 /// topology as drawn at each moment.
-fn run_info(id: &str, recording: &Recording, frames: &Frames) -> RunInfo {
+fn run_info(
+    id: &str,
+    recording: &Recording,
+    end_ns: u64,
+    frames: &Frames,
+    with_epochs: bool,
+) -> RunInfo {
+    let epochs = if with_epochs {
+        recording.epochs()
+    } else {
+        Vec::new()
+    };
     RunInfo {
         id: id.to_string(),
         seed: recording.seed,
-        duration_s: recording.end_ns as f64 / NANOS_PER_SEC,
+        duration_s: end_ns as f64 / NANOS_PER_SEC,
         first_s: frames.first(),
         last_s: frames.last(),
         controls: recording.controls.len(),
-        epochs: recording
-            .epochs()
+        epochs: epochs
             .into_iter()
             .map(|(from, topology)| Epoch {
                 from_s: from as f64 / NANOS_PER_SEC,

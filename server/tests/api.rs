@@ -1030,6 +1030,9 @@ async fn the_live_run_replays_exactly_from_its_recording() {
     let id = loaded["id"].as_str().unwrap().to_string();
     assert_eq!(loaded["last_s"], live["last_s"]);
     assert_eq!(loaded["epochs"], live["epochs"]);
+    let (_, brief) = call(&router, "GET", "/api/runs/live?epochs=false", None).await;
+    assert_eq!(brief["epochs"], json!([]));
+    assert_eq!(brief["last_s"], live["last_s"]);
     for t in [1, 3, 5, last] {
         let original = call(&router, "GET", &format!("/api/runs/live/frames/{t}"), None).await;
         let replayed = call(&router, "GET", &format!("/api/runs/{id}/frames/{t}"), None).await;

@@ -407,6 +407,12 @@ impl Engine {
         }
     }
 
+    /// [`Engine::recording`] without copying it; its `end_ns` is stale (the run's end is
+    /// [`Engine::now`]).
+    pub fn recorded(&self) -> &Recording {
+        &self.recording
+    }
+
     fn record(&mut self, action: Action) {
         self.recording.controls.push(Control {
             at_ns: self.now,
