@@ -1040,29 +1040,61 @@ fn service_tooltip(
         ),
         None => name.to_string(),
     };
-    // The hardest-hit entries first when there are many (a large topology has hundreds).
-    const MOST_ENTRIES: usize = 8;
-    let predicted = analysis
-        .and_then(|a| a.blast_radius.get(name))
-        .map(|entries| {
-            let mut entries: Vec<_> = entries.iter().collect();
-            if entries.len() > MOST_ENTRIES {
-                entries.sort_by(|a, b| a.1.total_cmp(b.1));
-            }
-            let mut words = entries
-                .iter()
-                .take(MOST_ENTRIES)
-                .map(|(entry, share)| format!("{entry} {}", format::percent(Some(**share))))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if entries.len() > MOST_ENTRIES {
-                words.push_str(&format!(" and {} more", entries.len() - MOST_ENTRIES));
-            }
-            words
-        });
+    let predicted = analysis.map(|a| {
+        let (shares, unlisted) = predicted_shares(a, name, MOST_ENTRIES);
+        let mut words = shares
+            .iter()
+            .map(|(entry, share)| format!("{entry} {}", format::percent(Some(*share))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(rest) = unlisted_words(shares.len(), unlisted) {
+            let sep = if words.is_empty() { "" } else { "; " };
+            words.push_str(&format!("{sep}{rest}"));
+        }
+        words
+    });
     match predicted {
         Some(predicted) => format!("{live_figures}\nIf killed, still succeeding: {predicted}"),
         None => live_figures,
+    }
+}
+
+/// Entries listed in a prediction when there are many (a large topology has hundreds).
+pub const MOST_ENTRIES: usize = 8;
+
+/// What killing `service` leaves of each entry's requests, as a tooltip or the panel lists
+/// it: every entry when there are at most `most`, else the `most` hardest hit (the snapshot
+/// carries affected entries only); and how many entries are not listed.
+pub fn predicted_shares(
+    analysis: &Analysis,
+    service: &str,
+    most: usize,
+) -> (Vec<(String, f64)>, usize) {
+    if analysis.entries.len() <= most {
+        let all = analysis
+            .entries
+            .iter()
+            .map(|entry| (entry.clone(), analysis.share(service, entry)))
+            .collect();
+        return (all, 0);
+    }
+    let mut hit: Vec<(String, f64)> = analysis
+        .blast_radius
+        .get(service)
+        .map(|by_entry| by_entry.iter().map(|(e, s)| (e.clone(), *s)).collect())
+        .unwrap_or_default();
+    hit.sort_by(|a, b| a.1.total_cmp(&b.1));
+    hit.truncate(most);
+    let unlisted = analysis.entries.len() - hit.len();
+    (hit, unlisted)
+}
+
+/// What a prediction listing `listed` entries says of the `unlisted` others.
+pub fn unlisted_words(listed: usize, unlisted: usize) -> Option<String> {
+    match (listed, unlisted) {
+        (_, 0) => None,
+        (0, n) => Some(format!("all {n} entries untouched")),
+        (_, n) => Some(format!("{n} other entries less hit or untouched")),
     }
 }
 

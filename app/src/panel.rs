@@ -11,7 +11,9 @@ use crate::api;
 use crate::app::{HISTORY_LEN, Live, SLO};
 use crate::editor;
 use crate::format;
-use crate::graph::{component_health, component_of};
+use crate::graph::{
+    MOST_ENTRIES, component_health, component_of, predicted_shares, unlisted_words,
+};
 use crate::properties::{Properties, Target};
 
 /// Sends an API request in the background; its error, if any, becomes the notice.
@@ -476,17 +478,19 @@ fn Sparkline(
 #[component]
 fn Prediction() -> impl IntoView {
     let live = expect_context::<Live>();
-    let shares = move || -> Vec<(String, f64)> {
+    let prediction = Memo::new(move |_| -> (Vec<(String, f64)>, usize) {
         let Some(name) = live.selected.get() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         live.analysis.with(|a| {
             a.as_ref()
-                .and_then(|a| a.blast_radius.get(&name))
-                .map(|by_entry| by_entry.iter().map(|(e, s)| (e.clone(), *s)).collect())
+                .map(|a| predicted_shares(a, &name, MOST_ENTRIES))
                 .unwrap_or_default()
         })
-    };
+    });
+    let shares = move || prediction.with(|p| p.0.clone());
+    let unlisted =
+        move || prediction.with(|(shares, unlisted)| unlisted_words(shares.len(), *unlisted));
     // Once it is down, what each entry does now, beside what was predicted.
     let down = move || {
         let Some(name) = live.selected.get() else {
@@ -506,7 +510,7 @@ fn Prediction() -> impl IntoView {
         })
     };
     view! {
-        <div class="prediction" data-testid="blast-radius" class:hidden=move || shares().is_empty()>
+        <div class="prediction" data-testid="blast-radius" class:hidden=move || prediction.with(|p| p.0.is_empty() && p.1 == 0)>
             <span class="prediction-label" title="From the graph alone: required and optional calls, fractional calls, retries">
                 {move || if down() { "Killed: predicted → observed now:" } else { "If killed, still succeeding:" }}
             </span>
@@ -523,6 +527,7 @@ fn Prediction() -> impl IntoView {
                     </Show>
                 </span>
             </For>
+            <span class="prediction-item">{unlisted}</span>
         </div>
     }
 }

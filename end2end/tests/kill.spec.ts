@@ -107,5 +107,5 @@ test('hovering a service shows its live figures and its predicted blast radius',
   const title = dashboard.node('catalog-db').locator(':scope > title');
   await expect(title).toContainText('catalog-db — healthy');
   // catalog-db is a single point of failure of both entries: nothing would succeed.
-  await expect(title).toContainText('If killed, still succeeding: mobile-api 0.0%, web 0.0%');
+  await expect(title).toContainText('If killed, still succeeding: web 0.0%, mobile-api 0.0%');
 });

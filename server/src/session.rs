@@ -356,12 +356,13 @@ impl Live {
         }
     }
 
-    /// The analysis of the current topology and routing mode (cached per version).
+    /// The analysis of the current topology and routing mode as snapshots carry it, affected
+    /// entries only (cached per version).
     fn analysis(&mut self) -> Analysis {
         match &self.analysis {
             Some((version, analysis)) if *version == self.topology_version => analysis.clone(),
             _ => {
-                let analysis = analysis::analyze(self.engine.topology());
+                let analysis = analysis::analyze(self.engine.topology()).affected_only();
                 self.analysis = Some((self.topology_version, analysis.clone()));
                 analysis
             }
@@ -1029,7 +1030,7 @@ fn run_info(
             .map(|(from, topology)| Epoch {
                 from_s: from as f64 / NANOS_PER_SEC,
                 positions: layout::layered(&topology),
-                analysis: analysis::analyze(&topology),
+                analysis: analysis::analyze(&topology).affected_only(),
                 topology,
             })
             .collect(),

@@ -51,6 +51,30 @@ pub struct Analysis {
     pub method: String,
 }
 
+impl Analysis {
+    /// The analysis without the kills' whole entries (share 1) nor the services whose kill
+    /// touches no entry: what the dashboard's snapshot carries. On a large topology almost
+    /// every pair is whole (2,000 `scale-free` services, 970 entries: 99.1%, a 29 MB table
+    /// against 0.3 MB), and [`Analysis::share`] reads the missing ones back as 1.
+    pub fn affected_only(mut self) -> Analysis {
+        self.blast_radius.retain(|_, by_entry| {
+            by_entry.retain(|_, share| *share < 1.0);
+            !by_entry.is_empty()
+        });
+        self
+    }
+
+    /// The predicted share of `entry`'s requests still succeeding with `service` killed: 1
+    /// where the table has no figure (see [`Analysis::affected_only`]).
+    pub fn share(&self, service: &str, entry: &str) -> f64 {
+        self.blast_radius
+            .get(service)
+            .and_then(|by_entry| by_entry.get(entry))
+            .copied()
+            .unwrap_or(1.0)
+    }
+}
+
 /// The topology compiled for the recursion.
 struct Model<'a> {
     topology: &'a Topology,
@@ -277,6 +301,19 @@ fn expected_power(q: f64, calls: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::templates;
+
+    #[test]
+    fn affected_only_keeps_every_share_readable() {
+        let topology = templates::demo();
+        let full = analyze(&topology);
+        let sparse = full.clone().affected_only();
+        assert!(sparse.blast_radius.len() < full.blast_radius.len());
+        for (service, by_entry) in &full.blast_radius {
+            for (entry, share) in by_entry {
+                assert_eq!(sparse.share(service, entry), *share, "{service} on {entry}");
+            }
+        }
+    }
 
     #[test]
     fn the_hub_of_a_star_is_a_spof() {
