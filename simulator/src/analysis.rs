@@ -55,7 +55,7 @@ impl Analysis {
     /// The analysis without the kills' whole entries (share 1) nor the services whose kill
     /// touches no entry: what the dashboard's snapshot carries. On a large topology almost
     /// every pair is whole (2,000 `scale-free` services, 970 entries: 99.1%, a 29 MB table
-    /// against 0.3 MB), and [`Analysis::share`] reads the missing ones back as 1.
+    /// against 0.4 MB), and [`Analysis::share`] reads the missing ones back as 1.
     pub fn affected_only(mut self) -> Analysis {
         self.blast_radius.retain(|_, by_entry| {
             by_entry.retain(|_, share| *share < 1.0);
