@@ -26,6 +26,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -108,7 +109,11 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         .nest("/api", api);
     let router = match dist {
         Some(dist) if dist.join("index.html").is_file() => router.fallback_service(
-            ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))),
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(cache_policy))
+                // The module is ~1.1 MB, ~0.42 MB gzipped; event streams are not compressed.
+                .layer(CompressionLayer::new())
+                .service(ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html")))),
         ),
         _ => router.fallback(dashboard_missing),
     };
@@ -129,6 +134,38 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+}
+
+/// Trunk names the dashboard's module, scripts and styles by a hash of their content
+/// (`app-64d56f7a43daf67f_bg.wasm`): a browser may keep those for a year. Anything else
+/// (`index.html` above all, which names the current ones) is checked every time.
+async fn cache_policy(request: Request, next: Next) -> Response {
+    let immutable = is_hashed_asset(request.uri().path());
+    let mut response = next.run(request).await;
+    if response.status().is_success() {
+        let policy = if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    response
+}
+
+/// Whether the file a path names ends in Trunk's `-` and 16 hex digits before its
+/// extension or `_bg`.
+fn is_hashed_asset(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let Some((_, after)) = name.rsplit_once('-') else {
+        return false;
+    };
+    let (hash, rest) = after.split_at(after.len().min(16));
+    hash.len() == 16
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && (rest.starts_with('.') || rest.starts_with("_bg."))
 }
 
 async fn dashboard_missing() -> impl IntoResponse {
@@ -185,4 +222,30 @@ pub async fn run(
 /// The directory the dashboard is served from by default: `dist/` in the working directory.
 pub fn default_dist() -> PathBuf {
     PathBuf::from("dist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed_asset;
+
+    #[test]
+    fn trunk_hashed_names_are_recognised() {
+        for hashed in [
+            "/app-64d56f7a43daf67f_bg.wasm",
+            "/app-64d56f7a43daf67f.js",
+            "/main-0a1b2c3d4e5f6789.css",
+        ] {
+            assert!(is_hashed_asset(hashed), "{hashed}");
+        }
+        for plain in [
+            "/",
+            "/index.html",
+            "/compare",
+            "/app-64d56f7a43.js",
+            "/my-service-name",
+            "/a-64d56f7a43daf67fx.js",
+        ] {
+            assert!(!is_hashed_asset(plain), "{plain}");
+        }
+    }
 }

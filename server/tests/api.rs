@@ -321,6 +321,62 @@ async fn dashboard_missing_is_explained() {
     assert!(String::from_utf8_lossy(&bytes).contains("not built"));
 }
 
+/// The built dashboard goes out gzipped when the browser accepts it; its hashed files may be
+/// kept for a year, `index.html` (and a client-side route it stands for) is checked again.
+#[tokio::test]
+async fn the_dashboard_is_served_compressed_and_cached_by_hash() {
+    let dist = std::env::temp_dir().join(format!("blastradius-dist-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).unwrap();
+    let page = "<!doctype html><title>blastradius</title>".repeat(40);
+    std::fs::write(dist.join("index.html"), &page).unwrap();
+    let module = vec![0u8; 100_000];
+    std::fs::write(dist.join("app-0123456789abcdef_bg.wasm"), &module).unwrap();
+    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
+    let state = AppState {
+        session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
+        store,
+        token: None,
+    };
+    let router = app(state, Some(&dist));
+    let get = |uri: &str| {
+        Request::builder()
+            .uri(uri)
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .body(Body::empty())
+            .unwrap()
+    };
+
+    let response = router
+        .clone()
+        .oneshot(get("/app-0123456789abcdef_bg.wasm"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    let sent = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(sent.len() < module.len() / 10, "{} bytes sent", sent.len());
+
+    for uri in ["/", "/compare"] {
+        let response = router.clone().oneshot(get(uri)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "no-cache",
+            "{uri}"
+        );
+    }
+    let plain = Request::builder().uri("/").body(Body::empty()).unwrap();
+    let response = router.oneshot(plain).await.unwrap();
+    assert!(!response.headers().contains_key(header::CONTENT_ENCODING));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, page.as_bytes());
+    std::fs::remove_dir_all(&dist).unwrap();
+}
+
 /// Reads SSE events `(name, data)` from a live server until `count` have arrived.
 async fn read_events(url: &str, count: usize) -> Vec<(String, String)> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
