@@ -527,7 +527,7 @@ fn Prediction() -> impl IntoView {
                     </Show>
                 </span>
             </For>
-            <span class="prediction-item">{unlisted}</span>
+            {move || unlisted().map(|words| view! { <span class="prediction-rest">{words}</span> })}
         </div>
     }
 }

@@ -35,6 +35,20 @@ test('a large topology is painted on a canvas, and a click on a service selects 
   await dashboard.hoverGraph(0.5, 0.51);
   await expect(page.getByTestId('graph-tooltip')).toContainText('svc-42 — healthy');
 
+  // The hub's predicted blast radius: its hardest-hit entries, worst first, and the number
+  // of the others (the snapshot carries affected entries only).
+  await dashboard.find('svc-1');
+  await expect(dashboard.selectedService()).toHaveText('svc-1');
+  const prediction = page.getByTestId('blast-radius');
+  await expect(prediction).toContainText(/\d+ other entries less hit or untouched/);
+  const shares = await prediction
+    .locator('.prediction-item')
+    .evaluateAll((items) => items.map((item) => parseFloat(item.textContent!.split(' ')[1])));
+  expect(shares.length).toBe(8);
+  expect([...shares].sort((a, b) => a - b)).toEqual(shares);
+  expect(shares[0]).toBeLessThan(100);
+  await dashboard.clearSearch();
+
   // Back to a small topology: the SVG renderer and its test ids.
   await resetServer(request);
   await expect(dashboard.graph()).toHaveAttribute('data-renderer', 'svg');
