@@ -5,7 +5,7 @@
 //! topologies go to the canvas renderer in [`canvas`], behind the same camera, gestures,
 //! search and selection.
 
-mod canvas;
+pub mod canvas;
 
 use std::collections::{BTreeMap, HashMap};
 

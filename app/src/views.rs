@@ -10,12 +10,13 @@ use simulator::engine::RoutingTable;
 use simulator::lockstep::CompareView;
 use simulator::resilience::ResilienceReport;
 use simulator::topology::RoutingMode;
-use simulator::wire::{RunInfo, Snapshot, Tick};
+use simulator::wire::{Health, RunInfo, Snapshot, Tick};
 
 use crate::api;
 use crate::app::{Live, Screen};
 use crate::chrome::{Dialog, FilePicker};
 use crate::format;
+use crate::graph::{CANVAS_LINKS, CANVAS_SERVICES, canvas};
 
 const MODES: [RoutingMode; 3] = [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart];
 
@@ -214,14 +215,72 @@ fn MiniGraph(mode: RoutingMode, compare: RwSignal<Option<CompareView>>) -> impl 
                 .and_then(|m| m.availability)
         })
     };
-    view! {
-        <figure class=format!("mini {}", mode_class(mode)) data-testid=format!("compare-graph-{name}")>
-            <figcaption>
-                <span class="mode-name">{name}</span>
-                <span class="value" data-level=move || crate::app::level(availability())>
-                    {move || format::percent(availability())}
-                </span>
-            </figcaption>
+    // Large topologies are painted on a canvas, as the main graph is: thousands of SVG
+    // groups per small graph, three graphs, kept the page under 7 frames a second.
+    let large = Memo::new(move |_| {
+        drawing.with(|d| {
+            d.as_ref().is_some_and(|(edges, nodes)| {
+                nodes.len() > CANVAS_SERVICES || edges.len() > CANVAS_LINKS
+            })
+        })
+    });
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    let fit = StoredValue::new([1.0, 0.0, 0.0]);
+    Effect::new(move |_| {
+        if !large.get() {
+            return;
+        }
+        let selected = live.selected.get();
+        let Some(canvas) = canvas_ref.get() else {
+            return;
+        };
+        drawing.with(|d| {
+            let Some((edges, nodes)) = d else {
+                return;
+            };
+            compare.with(|c| {
+                let health = c
+                    .as_ref()
+                    .and_then(|c| c.modes.get(&mode))
+                    .map(|m| &m.health);
+                let health_of = |service: &str| {
+                    health
+                        .and_then(|h| h.get(service))
+                        .copied()
+                        .unwrap_or(Health::Healthy)
+                };
+                let down = nodes
+                    .iter()
+                    .filter(|(n, _)| health_of(n) == Health::Down)
+                    .count();
+                let _ = canvas.set_attribute("data-down", &down.to_string());
+                fit.set_value(canvas::paint_mini(
+                    &canvas,
+                    edges,
+                    nodes,
+                    &health_of,
+                    selected.as_deref(),
+                ));
+            })
+        });
+    });
+    let on_canvas_click = move |event: leptos::ev::MouseEvent| {
+        let hit = drawing.with_untracked(|d| {
+            let (_, nodes) = d.as_ref()?;
+            canvas::mini_hit(
+                nodes,
+                fit.get_value(),
+                f64::from(event.offset_x()),
+                f64::from(event.offset_y()),
+            )
+        });
+        if let Some(service) = hit {
+            live.selected_edge.set(None);
+            live.selected.set(Some(service));
+        }
+    };
+    let small_graph = move || {
+        view! {
             <svg viewBox=view_box preserveAspectRatio="xMidYMid meet">
                 {move || {
                     drawing
@@ -261,6 +320,25 @@ fn MiniGraph(mode: RoutingMode, compare: RwSignal<Option<CompareView>>) -> impl 
                         })
                 }}
             </svg>
+        }
+    };
+    view! {
+        <figure class=format!("mini {}", mode_class(mode)) data-testid=format!("compare-graph-{name}")>
+            <figcaption>
+                <span class="mode-name">{name}</span>
+                <span class="value" data-level=move || crate::app::level(availability())>
+                    {move || format::percent(availability())}
+                </span>
+            </figcaption>
+            <Show when=move || large.get() fallback=small_graph>
+                <canvas
+                    class="mini-canvas"
+                    data-renderer="canvas"
+                    node_ref=canvas_ref
+                    title="Click a service to select it"
+                    on:click=on_canvas_click
+                ></canvas>
+            </Show>
         </figure>
     }
 }

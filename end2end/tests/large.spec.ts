@@ -54,3 +54,33 @@ test('a large topology is painted on a canvas, and a click on a service selects 
   await expect(dashboard.graph()).toHaveAttribute('data-renderer', 'svg');
   await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'healthy');
 });
+
+test('the compare view paints a large topology on canvases, a kill showing in all three', async ({
+  page,
+  request,
+}) => {
+  test.setTimeout(90_000);
+  const template = await request.get('/api/templates/scale-free?size=500');
+  expect((await request.put('/api/topology', { data: await template.json() })).ok()).toBe(true);
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await dashboard.screen('compare');
+  const canvases = page.locator('.mini-canvas[data-renderer="canvas"]');
+  await expect(canvases).toHaveCount(3);
+  await expect(page.locator('[data-testid^="compare-node-"]')).toHaveCount(0);
+  for (const mode of ['dns', 'lb', 'smart']) {
+    await expect(page.getByTestId(`compare-graph-${mode}`).locator('canvas')).toHaveAttribute(
+      'data-down',
+      '0',
+    );
+  }
+  const kill = await request.post('/api/faults', { data: { kind: 'kill', service: 'svc-1' } });
+  expect(kill.status()).toBe(201);
+  for (const mode of ['dns', 'lb', 'smart']) {
+    await expect(page.getByTestId(`compare-graph-${mode}`).locator('canvas')).toHaveAttribute(
+      'data-down',
+      '1',
+      { timeout: 10_000 },
+    );
+  }
+});

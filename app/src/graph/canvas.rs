@@ -361,12 +361,7 @@ pub fn paint(canvas: &HtmlCanvasElement, scene: &Scene, tick: Option<&Tick>, fra
     if canvas.height() != h {
         canvas.set_height(h);
     }
-    let Some(ctx) = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-    else {
+    let Some(ctx) = context(canvas) else {
         return;
     };
     let palette = Palette::of(canvas);
@@ -958,4 +953,106 @@ pub fn keep_painted(
             });
         });
     });
+}
+
+/// The canvas's 2D context.
+fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    canvas.get_context("2d").ok().flatten()?.dyn_into().ok()
+}
+
+/// A small graph of the compare view for a large topology: links as hairlines, services as
+/// dots in their health colour, the selected one ringed. Returns where it put the drawing
+/// (`[scale, dx, dy]`, in CSS pixels: a point `p` is at `p · scale + d`) for hit testing.
+pub fn paint_mini(
+    canvas: &HtmlCanvasElement,
+    edges: &[([f64; 2], [f64; 2])],
+    nodes: &[(String, [f64; 2])],
+    health: &dyn Fn(&str) -> Health,
+    selected: Option<&str>,
+) -> [f64; 3] {
+    let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    let (width, height) = (canvas.client_width() as f64, canvas.client_height() as f64);
+    canvas.set_width((width * ratio) as u32);
+    canvas.set_height((height * ratio) as u32);
+    let Some(ctx) = context(canvas) else {
+        return [1.0, 0.0, 0.0];
+    };
+    let palette = Palette::of(canvas);
+    let fit = mini_fit(nodes, width, height);
+    let [scale, dx, dy] = fit;
+    let at = |[x, y]: [f64; 2]| (x * scale + dx, y * scale + dy);
+    let _ = ctx.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
+    ctx.clear_rect(0.0, 0.0, width, height);
+    ctx.set_stroke_style_str(&palette.edge);
+    ctx.set_global_alpha(0.35);
+    ctx.set_line_width(0.6);
+    ctx.begin_path();
+    for (from, to) in edges {
+        let ((x1, y1), (x2, y2)) = (at(*from), at(*to));
+        ctx.move_to(x1, y1);
+        ctx.line_to(x2, y2);
+    }
+    ctx.stroke();
+    ctx.set_global_alpha(1.0);
+    // Healthy first, so a degraded or down dot is never hidden under a healthy one.
+    let radius = (scale * 22.0).clamp(1.5, 6.0);
+    for shown in [Health::Healthy, Health::Degraded, Health::Down] {
+        ctx.set_fill_style_str(palette.health(shown));
+        ctx.begin_path();
+        for (name, position) in nodes {
+            if health(name) == shown {
+                let (x, y) = at(*position);
+                ctx.move_to(x + radius, y);
+                let _ = ctx.arc(x, y, radius, 0.0, std::f64::consts::TAU);
+            }
+        }
+        ctx.fill();
+    }
+    if let Some((_, position)) = nodes
+        .iter()
+        .find(|(name, _)| Some(name.as_str()) == selected)
+    {
+        let (x, y) = at(*position);
+        ctx.set_stroke_style_str(&palette.accent);
+        ctx.set_line_width(2.0);
+        ctx.begin_path();
+        let _ = ctx.arc(x, y, radius + 4.0, 0.0, std::f64::consts::TAU);
+        ctx.stroke();
+    }
+    fit
+}
+
+/// The scale and offset that fit `nodes` into `width` × `height` CSS pixels with a margin.
+fn mini_fit(nodes: &[(String, [f64; 2])], width: f64, height: f64) -> [f64; 3] {
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (_, [x, y]) in nodes {
+        (x0, y0, x1, y1) = (x0.min(*x), y0.min(*y), x1.max(*x), y1.max(*y));
+    }
+    if nodes.is_empty() {
+        return [1.0, 0.0, 0.0];
+    }
+    const MARGIN: f64 = 10.0;
+    let scale = ((width - 2.0 * MARGIN) / (x1 - x0).max(1.0))
+        .min((height - 2.0 * MARGIN) / (y1 - y0).max(1.0))
+        .max(1e-6);
+    let dx = (width - (x1 - x0) * scale) / 2.0 - x0 * scale;
+    let dy = (height - (y1 - y0) * scale) / 2.0 - y0 * scale;
+    [scale, dx, dy]
+}
+
+/// The service of a small graph nearest to `(x, y)` (CSS pixels in the canvas), within a
+/// few pixels.
+pub fn mini_hit(
+    nodes: &[(String, [f64; 2])],
+    [scale, dx, dy]: [f64; 3],
+    x: f64,
+    y: f64,
+) -> Option<String> {
+    const REACH: f64 = 8.0;
+    nodes
+        .iter()
+        .map(|(name, [px, py])| (name, (px * scale + dx - x).hypot(py * scale + dy - y)))
+        .filter(|(_, distance)| *distance <= REACH)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(name, _)| name.clone())
 }
