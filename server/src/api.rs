@@ -18,7 +18,6 @@ use simulator::experiment::Plan;
 use simulator::fault::Fault;
 use simulator::lockstep::CompareView;
 use simulator::replay::Recording;
-use simulator::resilience;
 use simulator::templates;
 use simulator::topology::Topology;
 use simulator::wire::{
@@ -731,9 +730,8 @@ pub async fn get_report(
             ));
         }
     };
-    let topology = state.session.topology();
-    let seed = state.session.state().seed;
-    let report = tokio::task::spawn_blocking(move || resilience::report(&topology, seed))
+    let session = state.session.clone();
+    let report = tokio::task::spawn_blocking(move || session.report())
         .await
         .map_err(|err| AppError::Internal(format!("report task failed: {err}")))?;
     let stem = store::file_stem(&report.topology);
@@ -747,7 +745,7 @@ pub async fn get_report(
         .into_response()
     } else {
         attachment(
-            serde_json::to_string(&report).expect("reports serialise"),
+            serde_json::to_string(&*report).expect("reports serialise"),
             "application/json",
             &format!("{stem}-resilience.json"),
             query.download,

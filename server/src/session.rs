@@ -28,6 +28,7 @@ use simulator::lockstep::{CompareView, Lockstep};
 use simulator::measure::{Rolling, Window};
 use simulator::queue::{NANOS_PER_SEC, secs};
 use simulator::replay::{self, Frames, Recording, ReplayError};
+use simulator::resilience::{self, ResilienceReport};
 use simulator::topology::{RoutingMode, Topology};
 use simulator::wire::{
     Epoch, ExperimentSummary, FaultRecord, MonkeySettings, RunInfo, Snapshot, StoredExperiment,
@@ -492,8 +493,14 @@ pub struct Session {
     changes: broadcast::Sender<Arc<ChangeMessage>>,
     reports: mpsc::Sender<StoredExperiment>,
     runs: Arc<Mutex<LoadedRuns>>,
+    /// The last resilience report and what it was made from: seconds of work on a large
+    /// topology, asked for again by its Markdown download.
+    report: Arc<Mutex<Option<CachedReport>>>,
     pub stats: Arc<ServerStats>,
 }
+
+/// A resilience report, for the topology and seed it was made from.
+type CachedReport = (Topology, u64, Arc<ResilienceReport>);
 
 impl Session {
     /// Starts simulating `topology` from `seed` and publishing ticks from a thread of its
@@ -525,6 +532,7 @@ impl Session {
             changes: broadcast::channel(CHANGES_CAPACITY).0,
             reports,
             runs: Arc::default(),
+            report: Arc::default(),
             stats: Arc::default(),
         };
         let ticker = session.clone();
@@ -646,6 +654,28 @@ impl Session {
 
     pub fn topology(&self) -> Topology {
         self.lock().engine.topology().clone()
+    }
+
+    /// The resilience report of the live topology under the session's seed, made again only
+    /// when either changed. Blocks for as long as making it takes: call off the runtime.
+    pub fn report(&self) -> Arc<ResilienceReport> {
+        let (topology, seed) = {
+            let live = self.lock();
+            (live.engine.topology().clone(), live.seed)
+        };
+        let mut cached = self
+            .report
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((made_from, made_with, report)) = cached.as_ref()
+            && *made_from == topology
+            && *made_with == seed
+        {
+            return report.clone();
+        }
+        let report = Arc::new(resilience::report(&topology, seed));
+        *cached = Some((topology, seed, report.clone()));
+        report
     }
 
     /// Runs the new (validated) topology from now on; returns the faults that no longer fit

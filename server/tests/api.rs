@@ -1213,6 +1213,16 @@ async fn the_resilience_report_comes_as_json_or_markdown() {
     let (status, err) = call(&router, "GET", "/api/report?format=pdf", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(err["path"], "format");
+
+    // The report is kept for the topology it was made from, and made again for a new one.
+    let star = serde_json::to_string(&templates::build("star", Some(5), 1).unwrap()).unwrap();
+    assert_eq!(
+        call(&router, "PUT", "/api/topology", Some(&star)).await.0,
+        StatusCode::OK
+    );
+    let (status, report) = call(&router, "GET", "/api/report", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["topology"], "star", "{report}");
 }
 
 #[tokio::test]
