@@ -18,13 +18,19 @@ fn router(token: Option<&str>) -> Router {
 
 /// The app over the demo topology, and its (in-memory) database to look into.
 fn router_and_store(token: Option<&str>) -> (Router, std::sync::Arc<server::store::Store>) {
-    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
-    let state = AppState {
-        session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
-        store: store.clone(),
-        token: token.map(str::to_string),
-    };
+    let state = demo_state(token);
+    let store = state.store.clone();
     (app(state, None), store)
+}
+
+/// A session over the demo topology with an in-memory database.
+fn demo_state(token: Option<&str>) -> AppState {
+    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
+    AppState {
+        session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
+        store,
+        token: token.map(str::to_string),
+    }
 }
 
 /// Serves a fresh app on port 0 and follows its event stream until `done(name, data)`;
@@ -331,13 +337,7 @@ async fn the_dashboard_is_served_compressed_and_cached_by_hash() {
     std::fs::write(dist.join("index.html"), &page).unwrap();
     let module = vec![0u8; 100_000];
     std::fs::write(dist.join("app-0123456789abcdef_bg.wasm"), &module).unwrap();
-    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
-    let state = AppState {
-        session: Session::start(templates::demo(), 1, store.clone()).unwrap(),
-        store,
-        token: None,
-    };
-    let router = app(state, Some(&dist));
+    let router = app(demo_state(None), Some(&dist));
     let get = |uri: &str| {
         Request::builder()
             .uri(uri)
