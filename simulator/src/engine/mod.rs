@@ -290,6 +290,7 @@ struct Call {
 }
 
 /// 16 bytes: ids are `u32`, so the queues move little memory.
+#[derive(Clone, Copy)]
 enum Event {
     Ingress {
         service: u32,
