@@ -265,7 +265,7 @@ impl<E: Copy> Schedule<E> {
 
     /// Schedules `event` on `lane`, its delay after `now`; `now` must not go back in time
     /// between pushes on a lane. O(1) amortised.
-    #[inline]
+    #[inline(always)]
     pub fn push_on(&mut self, lane: Lane, now: Nanos, event: E) {
         let at = now + self.delays[lane.0 as usize];
         let queue = &mut self.lanes[lane.0 as usize];
