@@ -76,7 +76,7 @@ impl<E> Default for EventQueue<E> {
 
 /// Lowest buckets of up to this many events become the front as they are (sorted); larger
 /// ones are split first.
-const SMALL_BUCKET: usize = 12;
+const SMALL_BUCKET: usize = 8;
 
 /// The bucket of `time` relative to the base time `base` (they differ).
 fn bucket(time: Nanos, base: Nanos) -> usize {
