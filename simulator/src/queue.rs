@@ -83,14 +83,17 @@ fn bucket(time: Nanos, base: Nanos) -> usize {
 impl<E: Copy> EventQueue<E> {
     /// Schedules `event` at `time`, no earlier than the last event popped. O(1) amortised,
     /// or O(k) to insert among the k events of the front that are later.
-    #[inline(always)]
+    #[inline]
     pub fn push(&mut self, time: Nanos, event: E) {
         debug_assert!(time >= self.base, "{time} is before {}", self.base);
         self.len += 1;
         let differs = time ^ self.base;
         if differs <= self.front_mask {
             // Popped after every event of the front at `time` or earlier.
-            let at = self.front.partition_point(|&(t, _)| t > time);
+            let mut at = self.front.len();
+            while at > 0 && self.front[at - 1].0 <= time {
+                at -= 1;
+            }
             self.front.insert(at, (time, event));
         } else {
             let b = 63 - differs.leading_zeros() as usize;
