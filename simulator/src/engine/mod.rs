@@ -1301,39 +1301,25 @@ impl Engine {
                 admission = breaker.admit(self.now);
             }
             if admission == Admission::Rejected || link.partitioned {
-                let call = &mut self.calls[call_id];
-                (call.token, call.admission, call.target) = (token, admission, None);
                 // An open breaker fails at once; a partition swallows the call.
-                if link.partitioned && admission != Admission::Rejected {
-                    self.schedule.push_on(timeout, now, done(false));
-                } else {
-                    self.schedule.push_at(self.now, done(false));
-                }
-                return;
+                let at = (admission == Admission::Rejected || !link.partitioned).then_some(now);
+                return self.fail_attempt(call_id, token, admission, at, timeout);
             }
             let errors = link.errors;
             if errors > 0.0 && self.rng.random::<f64>() < errors {
-                let call = &mut self.calls[call_id];
-                (call.token, call.admission, call.target) = (token, admission, None);
-                self.schedule.push_at(self.now + 2 * half, done(false));
-                return;
+                return self.fail_attempt(call_id, token, admission, Some(now + 2 * half), timeout);
             }
         }
-        let route = self.route(channel, to);
-        let call = &mut self.calls[call_id];
-        call.token = token;
-        call.admission = admission;
-        call.via_lb = self.mode == RoutingMode::Lb;
-        match route {
+        match self.route(channel, to) {
             Route::Refused { delay } => {
-                call.target = None;
-                self.schedule.push_at(self.now + delay, done(false));
+                self.fail_attempt(call_id, token, admission, Some(now + delay), timeout)
             }
-            Route::Blackhole => {
-                call.target = None;
-                self.schedule.push_on(timeout, now, done(false));
-            }
+            Route::Blackhole => self.fail_attempt(call_id, token, admission, None, timeout),
             Route::Instance { instance, extra } => {
+                let call = &mut self.calls[call_id];
+                call.token = token;
+                call.admission = admission;
+                call.via_lb = self.mode == RoutingMode::Lb;
                 call.target = Some(instance);
                 let parent_path = match call.job {
                     Some(job) => self.jobs[job].path,
@@ -1363,6 +1349,31 @@ impl Engine {
                     .push_at(self.now + half + extra, Event::Arrive { job: child });
                 self.schedule.push_on(timeout, now, done(false));
             }
+        }
+    }
+
+    /// Sends attempt `token` of `call` nowhere: it fails at `at`, or (`None`) times out on
+    /// `timeout`. Out of line: the uncommon case of [`Engine::call_start`].
+    #[cold]
+    #[inline(never)]
+    fn fail_attempt(
+        &mut self,
+        call_id: CallId,
+        token: u64,
+        admission: Admission,
+        at: Option<Nanos>,
+        timeout: Lane,
+    ) {
+        let call = &mut self.calls[call_id];
+        (call.token, call.admission, call.target) = (token, admission, None);
+        let done = Event::CallDone {
+            call: call_id,
+            token,
+            ok: false,
+        };
+        match at {
+            Some(at) => self.schedule.push_at(at, done),
+            None => self.schedule.push_on(timeout, self.now, done),
         }
     }
 
