@@ -1468,25 +1468,8 @@ impl Engine {
         {
             self.router.observe(channel, instance, ok, self.now);
         }
-        if !ok {
-            if let Some(d) = dependency {
-                self.window.links[d].failures += 1;
-            }
-            let (retries, backoff) = match dependency {
-                Some(d) => (self.dependencies[d].retries, self.dependencies[d].backoff),
-                None => (0, 0),
-            };
-            if call.attempt < retries {
-                call.attempt += 1;
-                call.token = NO_ATTEMPT;
-                if let Some(d) = dependency {
-                    self.window.links[d].retries += 1;
-                }
-                self.window.services[to].retries += 1;
-                self.schedule
-                    .push_at(self.now + backoff, Event::CallStart { call: call_id });
-                return;
-            }
+        if !ok && self.retry(call_id) {
+            return;
         }
         self.calls[call_id].token = NO_ATTEMPT; // answers still on their way are stale
         let call = self.calls.remove(call_id);
@@ -1514,6 +1497,34 @@ impl Engine {
             let ok = !job.failed;
             self.finish(job_id, ok);
         }
+    }
+
+    /// Counts a failed attempt of `call` and schedules the next one if it has retries left;
+    /// whether it did. Out of line: the uncommon case of [`Engine::call_done`].
+    #[cold]
+    #[inline(never)]
+    fn retry(&mut self, call_id: CallId) -> bool {
+        let call = &mut self.calls[call_id];
+        let dependency = call.dependency.map(|d| d as usize);
+        if let Some(d) = dependency {
+            self.window.links[d].failures += 1;
+        }
+        let (retries, backoff) = match dependency {
+            Some(d) => (self.dependencies[d].retries, self.dependencies[d].backoff),
+            None => (0, 0),
+        };
+        if call.attempt >= retries {
+            return false;
+        }
+        call.attempt += 1;
+        call.token = NO_ATTEMPT;
+        if let Some(d) = dependency {
+            self.window.links[d].retries += 1;
+        }
+        self.window.services[call.to as usize].retries += 1;
+        self.schedule
+            .push_at(self.now + backoff, Event::CallStart { call: call_id });
+        true
     }
 
     /// Removes a job and lets go of its path.
