@@ -29,30 +29,29 @@ pub fn round_to_nanos(ns: f64) -> Nanos {
     let whole = ns as Nanos; // truncates, saturating
     // Exact for whole ≤ ns < 2^52; above, `ns` is an integer and the fraction is 0 (or,
     // past `Nanos::MAX`, the cast saturated as `round() as Nanos` does).
-    if ns - whole as f64 >= 0.5 {
-        whole.saturating_add(1)
-    } else {
-        whole
-    }
+    // Without a branch: the fraction is random, so a branch would be mispredicted half the time.
+    whole.saturating_add(u64::from(ns - whole as f64 >= 0.5))
 }
 
 /// Pending events, earliest first, FIFO among equal times. A time pushed must not be
 /// earlier than the last one popped: the queue of a clock that never goes back.
 ///
-/// A radix heap: an event waits in the bucket of the highest bit in which its time differs
-/// from a base time, which no pending event is earlier than. The earliest event is taken
-/// straight out of the lowest non-empty bucket when that bucket is small (the common case).
-/// A larger one is split by its earliest time, which becomes the base: its events at that
-/// time come to the front, the others move to lower buckets. An event moves down at most
-/// once per bit, usually a few times; no sequence numbers are needed for FIFO order.
+/// A radix heap with a sorted front: an event waits in the bucket of the highest bit in
+/// which its time differs from a base time, which no pending event is earlier than. The
+/// lowest non-empty bucket, when small (the common case), becomes the front: sorted once,
+/// then popped in order with no scan, and events pushed into its range are inserted in
+/// order. A larger one is split by its earliest time, which becomes the base: its events
+/// at that time make the front, the others move to lower buckets. An event moves down at
+/// most once per bit, usually a few times; no sequence numbers are needed for FIFO order.
 pub struct EventQueue<E> {
     /// No pending event is earlier, and no event popped was earlier either.
     base: Nanos,
-    /// The events at `base`, in the order they came; those before `front_head` are gone.
-    front: Vec<Option<E>>,
-    front_head: usize,
+    /// Every pending event whose time differs from `base` only in the bits of
+    /// `front_mask`, latest first: sorted by time, the first to come last on ties.
+    front: Vec<(Nanos, E)>,
+    front_mask: u64,
     /// `buckets[b]`: events whose time differs from `base` first at bit `b`, in the order
-    /// they came.
+    /// they came. Those in the front's range are in the front instead.
     buckets: [Vec<(Nanos, E)>; 64],
     /// Bit `b` is set when `buckets[b]` is not empty.
     occupied: u64,
@@ -64,7 +63,7 @@ impl<E> Default for EventQueue<E> {
         EventQueue {
             base: 0,
             front: Vec::new(),
-            front_head: 0,
+            front_mask: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
             occupied: 0,
             len: 0,
@@ -72,44 +71,56 @@ impl<E> Default for EventQueue<E> {
     }
 }
 
-/// Buckets of up to this many events are not split when they are the lowest: the earliest
-/// event is taken out directly, and `base` stays behind until the bucket is empty (6 did
-/// best on the benchmarks).
-const SMALL_BUCKET: usize = 6;
+/// Lowest buckets of up to this many events become the front as they are (sorted); larger
+/// ones are split first (8 did best on the benchmarks).
+const SMALL_BUCKET: usize = 8;
 
 /// The bucket of `time` relative to the base time `base` (they differ).
 fn bucket(time: Nanos, base: Nanos) -> usize {
     63 - (time ^ base).leading_zeros() as usize
 }
 
-impl<E> EventQueue<E> {
-    /// Schedules `event` at `time`, no earlier than the last event popped. O(1) amortised.
+impl<E: Copy> EventQueue<E> {
+    /// Schedules `event` at `time`, no earlier than the last event popped. O(1) amortised,
+    /// or O(k) to insert into the front behind its k events due no later.
+    #[inline]
     pub fn push(&mut self, time: Nanos, event: E) {
         debug_assert!(time >= self.base, "{time} is before {}", self.base);
         self.len += 1;
-        if time == self.base {
-            self.front.push(Some(event));
+        let differs = time ^ self.base;
+        if differs <= self.front_mask {
+            // Popped after every event of the front at `time` or earlier: a scan from its
+            // earliest end (binary search was slower on the machine, though fewer branches).
+            let mut at = self.front.len();
+            while at > 0 && self.front[at - 1].0 <= time {
+                at -= 1;
+            }
+            self.front.insert(at, (time, event));
         } else {
-            let b = bucket(time, self.base);
+            let b = 63 - differs.leading_zeros() as usize;
             self.buckets[b].push((time, event));
             self.occupied |= 1 << b;
         }
     }
 
     /// The time of the earliest pending event. O(1), or O(k) to scan the k events of the
-    /// lowest bucket when none is left at the base time.
+    /// lowest bucket when the front is empty.
     pub fn peek_time(&self) -> Option<Nanos> {
-        if self.front_head < self.front.len() {
-            return Some(self.base);
+        if let Some((time, _)) = self.front.last() {
+            return Some(*time);
         }
-        self.lowest_bucket().map(|(_, earliest)| earliest)
+        if self.occupied == 0 {
+            return None;
+        }
+        let b = self.occupied.trailing_zeros() as usize;
+        self.buckets[b].iter().map(|(t, _)| *t).min()
     }
 
     /// Removes and returns the earliest pending event.
     ///
     /// # Complexity
     /// O(1) amortised for each of the (at most 64, usually few) times an event moves down
-    /// a bucket.
+    /// a bucket, and for sorting small buckets.
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
         self.pop_until(Nanos::MAX)
     }
@@ -117,74 +128,66 @@ impl<E> EventQueue<E> {
     /// Like [`EventQueue::pop`], if the earliest pending event is at `until` or before.
     #[inline]
     pub fn pop_until(&mut self, until: Nanos) -> Option<(Nanos, E)> {
-        if self.front_head == self.front.len() {
-            self.front.clear();
-            self.front_head = 0;
-            if self.occupied == 0 {
-                return None;
-            }
-            let b = self.occupied.trailing_zeros() as usize;
-            let bucket = &mut self.buckets[b];
-            if bucket.len() <= SMALL_BUCKET {
-                // The common case: take the earliest event (the first, on a tie) out of a
-                // small lowest bucket, rather than splitting it.
-                let (i, time) = (0..bucket.len())
-                    .map(|i| (i, bucket[i].0))
-                    .min_by_key(|&(_, time)| time)
-                    .expect("occupied");
-                if time > until {
-                    return None;
-                }
-                let (_, event) = if i + 1 == bucket.len() {
-                    bucket.pop().expect("not empty")
-                } else {
-                    bucket.remove(i)
-                };
-                if bucket.is_empty() {
-                    // Buckets above stay valid relative to `time`.
-                    self.occupied &= !(1 << b);
-                    self.base = time;
-                }
-                self.len -= 1;
-                return Some((time, event));
-            }
-            let (b, earliest) = self.lowest_bucket()?;
-            if earliest > until {
-                return None;
-            }
-            self.split(b, earliest);
-        }
-        if self.base > until {
+        if self.front.is_empty() && !self.refill() {
             return None;
         }
-        let event = self.front[self.front_head].take().expect("not popped yet");
-        self.front_head += 1;
+        let (time, event) = *self.front.last().expect("refilled");
+        if time > until {
+            return None;
+        }
+        self.front.pop();
         self.len -= 1;
-        Some((self.base, event))
+        Some((time, event))
     }
 
-    /// The lowest non-empty bucket and the earliest time in it.
-    fn lowest_bucket(&self) -> Option<(usize, Nanos)> {
+    /// Makes the lowest non-empty bucket the front (splitting it first if large); false if
+    /// there is no event. The front must be empty.
+    #[inline]
+    fn refill(&mut self) -> bool {
         if self.occupied == 0 {
-            return None;
+            return false;
         }
         let b = self.occupied.trailing_zeros() as usize;
-        let earliest = self.buckets[b].iter().map(|(t, _)| *t).min();
-        earliest.map(|t| (b, t))
+        if self.buckets[b].len() > SMALL_BUCKET {
+            self.split(b);
+            return true;
+        }
+        // The buckets below are empty: every pending event sharing `base`'s bits above `b`
+        // is in this one. Buckets above stay valid.
+        std::mem::swap(&mut self.front, &mut self.buckets[b]);
+        self.occupied &= !(1 << b);
+        self.front_mask = u64::MAX >> (63 - b);
+        // Latest first, so the earliest pops off the end; FIFO on ties. An insertion sort:
+        // quick for a few events.
+        let front = &mut self.front;
+        front.reverse();
+        for i in 1..front.len() {
+            let event = front[i];
+            let mut at = i;
+            while at > 0 && front[at - 1].0 < event.0 {
+                front[at] = front[at - 1];
+                at -= 1;
+            }
+            front[at] = event;
+        }
+        true
     }
 
-    /// Makes `earliest`, the earliest time in bucket `b` (the lowest non-empty one), the
-    /// base: its events come to the front, the others of the bucket move down to the
-    /// (empty) buckets below. Buckets above keep their place: their events differ from
-    /// `earliest` at the same bit as from the previous base.
+    /// Makes the earliest time in bucket `b` (the lowest non-empty one) the base: its
+    /// events make the front, the others of the bucket move down to the (empty) buckets
+    /// below. Buckets above keep their place: their events differ from the new base at the
+    /// same bit as from the previous one.
     #[inline(never)] // the uncommon path: keeps `pop_until` small enough to inline
-    fn split(&mut self, b: usize, earliest: Nanos) {
+    fn split(&mut self, b: usize) {
+        let earliest = self.buckets[b].iter().map(|(t, _)| *t).min();
+        let earliest = earliest.expect("occupied");
         self.base = earliest;
+        self.front_mask = 0;
         let (below, from) = self.buckets.split_at_mut(b);
         let mut occupied = self.occupied & !(1 << b);
         for (time, event) in from[0].drain(..) {
             if time == earliest {
-                self.front.push(Some(event));
+                self.front.push((time, event));
             } else {
                 let lower = bucket(time, earliest);
                 below[lower].push((time, event));
@@ -192,8 +195,11 @@ impl<E> EventQueue<E> {
             }
         }
         self.occupied = occupied;
+        self.front.reverse(); // the first to come pops first
     }
+}
 
+impl<E> EventQueue<E> {
     pub fn len(&self) -> usize {
         self.len
     }
@@ -208,6 +214,7 @@ impl<E> EventQueue<E> {
 pub struct Lane(u32);
 
 /// What the queue of a [`Schedule`] holds: an event, or the front of a lane.
+#[derive(Clone, Copy)]
 enum Slot<E> {
     Event(E),
     LaneFront(u32),
@@ -235,7 +242,7 @@ impl<E> Default for Schedule<E> {
     }
 }
 
-impl<E> Schedule<E> {
+impl<E: Copy> Schedule<E> {
     /// Schedules `event` at `time`, no earlier than the last event popped. O(1) amortised.
     pub fn push_at(&mut self, time: Nanos, event: E) {
         self.queue.push(time, Slot::Event(event));
@@ -256,7 +263,7 @@ impl<E> Schedule<E> {
 
     /// Schedules `event` on `lane`, its delay after `now`; `now` must not go back in time
     /// between pushes on a lane. O(1) amortised.
-    #[inline]
+    #[inline(always)]
     pub fn push_on(&mut self, lane: Lane, now: Nanos, event: E) {
         let at = now + self.delays[lane.0 as usize];
         let queue = &mut self.lanes[lane.0 as usize];

@@ -290,6 +290,7 @@ struct Call {
 }
 
 /// 16 bytes: ids are `u32`, so the queues move little memory.
+#[derive(Clone, Copy)]
 enum Event {
     Ingress {
         service: u32,
@@ -1300,39 +1301,25 @@ impl Engine {
                 admission = breaker.admit(self.now);
             }
             if admission == Admission::Rejected || link.partitioned {
-                let call = &mut self.calls[call_id];
-                (call.token, call.admission, call.target) = (token, admission, None);
                 // An open breaker fails at once; a partition swallows the call.
-                if link.partitioned && admission != Admission::Rejected {
-                    self.schedule.push_on(timeout, now, done(false));
-                } else {
-                    self.schedule.push_at(self.now, done(false));
-                }
-                return;
+                let at = (admission == Admission::Rejected || !link.partitioned).then_some(now);
+                return self.fail_attempt(call_id, token, admission, at, timeout);
             }
             let errors = link.errors;
             if errors > 0.0 && self.rng.random::<f64>() < errors {
-                let call = &mut self.calls[call_id];
-                (call.token, call.admission, call.target) = (token, admission, None);
-                self.schedule.push_at(self.now + 2 * half, done(false));
-                return;
+                return self.fail_attempt(call_id, token, admission, Some(now + 2 * half), timeout);
             }
         }
-        let route = self.route(channel, to);
-        let call = &mut self.calls[call_id];
-        call.token = token;
-        call.admission = admission;
-        call.via_lb = self.mode == RoutingMode::Lb;
-        match route {
+        match self.route(channel, to) {
             Route::Refused { delay } => {
-                call.target = None;
-                self.schedule.push_at(self.now + delay, done(false));
+                self.fail_attempt(call_id, token, admission, Some(now + delay), timeout)
             }
-            Route::Blackhole => {
-                call.target = None;
-                self.schedule.push_on(timeout, now, done(false));
-            }
+            Route::Blackhole => self.fail_attempt(call_id, token, admission, None, timeout),
             Route::Instance { instance, extra } => {
+                let call = &mut self.calls[call_id];
+                call.token = token;
+                call.admission = admission;
+                call.via_lb = self.mode == RoutingMode::Lb;
                 call.target = Some(instance);
                 let parent_path = match call.job {
                     Some(job) => self.jobs[job].path,
@@ -1362,6 +1349,31 @@ impl Engine {
                     .push_at(self.now + half + extra, Event::Arrive { job: child });
                 self.schedule.push_on(timeout, now, done(false));
             }
+        }
+    }
+
+    /// Sends attempt `token` of `call` nowhere: it fails at `at`, or (`None`) times out on
+    /// `timeout`. Out of line: the uncommon case of [`Engine::call_start`].
+    #[cold]
+    #[inline(never)]
+    fn fail_attempt(
+        &mut self,
+        call_id: CallId,
+        token: u64,
+        admission: Admission,
+        at: Option<Nanos>,
+        timeout: Lane,
+    ) {
+        let call = &mut self.calls[call_id];
+        (call.token, call.admission, call.target) = (token, admission, None);
+        let done = Event::CallDone {
+            call: call_id,
+            token,
+            ok: false,
+        };
+        match at {
+            Some(at) => self.schedule.push_at(at, done),
+            None => self.schedule.push_on(timeout, self.now, done),
         }
     }
 
@@ -1456,25 +1468,8 @@ impl Engine {
         {
             self.router.observe(channel, instance, ok, self.now);
         }
-        if !ok {
-            if let Some(d) = dependency {
-                self.window.links[d].failures += 1;
-            }
-            let (retries, backoff) = match dependency {
-                Some(d) => (self.dependencies[d].retries, self.dependencies[d].backoff),
-                None => (0, 0),
-            };
-            if call.attempt < retries {
-                call.attempt += 1;
-                call.token = NO_ATTEMPT;
-                if let Some(d) = dependency {
-                    self.window.links[d].retries += 1;
-                }
-                self.window.services[to].retries += 1;
-                self.schedule
-                    .push_at(self.now + backoff, Event::CallStart { call: call_id });
-                return;
-            }
+        if !ok && self.retry(call_id) {
+            return;
         }
         self.calls[call_id].token = NO_ATTEMPT; // answers still on their way are stale
         let call = self.calls.remove(call_id);
@@ -1502,6 +1497,34 @@ impl Engine {
             let ok = !job.failed;
             self.finish(job_id, ok);
         }
+    }
+
+    /// Counts a failed attempt of `call` and schedules the next one if it has retries left;
+    /// whether it did. Out of line: the uncommon case of [`Engine::call_done`].
+    #[cold]
+    #[inline(never)]
+    fn retry(&mut self, call_id: CallId) -> bool {
+        let call = &mut self.calls[call_id];
+        let dependency = call.dependency.map(|d| d as usize);
+        if let Some(d) = dependency {
+            self.window.links[d].failures += 1;
+        }
+        let (retries, backoff) = match dependency {
+            Some(d) => (self.dependencies[d].retries, self.dependencies[d].backoff),
+            None => (0, 0),
+        };
+        if call.attempt >= retries {
+            return false;
+        }
+        call.attempt += 1;
+        call.token = NO_ATTEMPT;
+        if let Some(d) = dependency {
+            self.window.links[d].retries += 1;
+        }
+        self.window.services[call.to as usize].retries += 1;
+        self.schedule
+            .push_at(self.now + backoff, Event::CallStart { call: call_id });
+        true
     }
 
     /// Removes a job and lets go of its path.
