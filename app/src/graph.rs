@@ -1094,11 +1094,13 @@ pub fn predicted_shares(
     (hit, unlisted)
 }
 
-/// What a prediction listing `listed` entries says of the `unlisted` others.
+/// What a prediction listing `listed` entries (of at most [`MOST_ENTRIES`]) says of the
+/// `unlisted` others: when fewer than the most were listed, no other entry is touched.
 pub fn unlisted_words(listed: usize, unlisted: usize) -> Option<String> {
     match (listed, unlisted) {
         (_, 0) => None,
         (0, n) => Some(format!("all {n} entries untouched")),
+        (listed, n) if listed < MOST_ENTRIES => Some(format!("{n} other entries untouched")),
         (_, n) => Some(format!("{n} other entries less hit or untouched")),
     }
 }
