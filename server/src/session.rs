@@ -444,13 +444,12 @@ impl Live {
     /// if asked: it costs an analysis per epoch).
     fn run_info(&self, with_epochs: bool) -> RunInfo {
         let recording = self.engine.recorded();
-        run_info(
-            "live",
-            recording,
-            self.engine.now(),
-            &self.frames,
-            with_epochs,
-        )
+        let epochs = if with_epochs {
+            recording.epochs()
+        } else {
+            Vec::new()
+        };
+        run_info("live", recording, self.engine.now(), &self.frames, epochs)
     }
 
     fn state(&self) -> SessionState {
@@ -936,11 +935,11 @@ impl Session {
         let id: u64 = id.parse().ok()?;
         runs.runs.iter().find(|r| r.id == id).map(|r| RunInfo {
             epochs: if with_epochs {
-                r.info.epochs.clone()
+                r.epochs.clone()
             } else {
                 Vec::new()
             },
-            ..r.info.clone()
+            ..r.brief.clone()
         })
     }
 
@@ -982,19 +981,22 @@ impl Session {
         let mut runs = self.loaded_runs();
         runs.last_id += 1;
         let id = runs.last_id;
-        let info = run_info(
+        let mut info = run_info(
             &id.to_string(),
             &recording,
             recording.end_ns,
             &replayed.frames,
-            true,
+            replayed.epochs,
         );
+        let epochs = std::mem::take(&mut info.epochs);
         runs.runs.push(LoadedRun {
             id,
-            info: info.clone(),
+            brief: info.clone(),
+            epochs: epochs.clone(),
             recording,
             frames: replayed.frames,
         });
+        info.epochs = epochs;
         if runs.runs.len() > LOADED_RUNS {
             runs.runs.remove(0);
         }
@@ -1035,19 +1037,14 @@ impl Session {
 }
 
 /// What a viewer needs to scrub through a run: its seed, length, frames kept and the
-/// topology as drawn at each moment.
+/// topology as drawn at each of `epochs` (none: the range alone).
 fn run_info(
     id: &str,
     recording: &Recording,
     end_ns: u64,
     frames: &Frames,
-    with_epochs: bool,
+    epochs: Vec<(u64, Topology)>,
 ) -> RunInfo {
-    let epochs = if with_epochs {
-        recording.epochs()
-    } else {
-        Vec::new()
-    };
     RunInfo {
         id: id.to_string(),
         seed: recording.seed,
@@ -1079,7 +1076,9 @@ pub struct LoadedRuns {
 
 struct LoadedRun {
     id: u64,
-    info: RunInfo,
+    /// Its `RunInfo` without the epochs, which are kept beside it.
+    brief: RunInfo,
+    epochs: Vec<Epoch>,
     recording: Recording,
     frames: Frames,
 }
