@@ -64,6 +64,61 @@ fn new_histogram() -> Box<Histogram<u32>> {
     Box::new(Histogram::new(2).expect("two significant digits are valid"))
 }
 
+/// Latencies waiting to be recorded into a window's histograms.
+///
+/// On a large topology a histogram record is a cache miss (hundreds of histograms, each
+/// kilobytes of counts): recorded as they happen, each stalled the engine. Logged and
+/// recorded a thousand at a time in a tight loop, the misses overlap. Counts add up the
+/// same in any order, so the histograms end exactly as if recorded one by one.
+#[derive(Debug)]
+pub struct LatencyLog {
+    /// `(slot, nanoseconds)`: a slot is a service's index, or an entry's with [`ENTRY_SLOT`].
+    records: Vec<(u32, Nanos)>,
+}
+
+/// Marks a [`LatencyLog`] slot as an entry's.
+pub const ENTRY_SLOT: u32 = 1 << 31;
+
+impl Default for LatencyLog {
+    fn default() -> LatencyLog {
+        LatencyLog {
+            records: Vec::with_capacity(LatencyLog::CAPACITY),
+        }
+    }
+}
+
+impl LatencyLog {
+    const CAPACITY: usize = 1024;
+
+    /// Logs a latency of `slot` in `window`, recording the log when it is full.
+    #[inline]
+    pub fn push(&mut self, window: &mut Window, slot: u32, nanos: Nanos) {
+        self.records.push((slot, nanos));
+        if self.records.len() == LatencyLog::CAPACITY {
+            self.flush(window);
+        }
+    }
+
+    /// Records every logged latency into `window`'s histograms.
+    #[inline(never)]
+    pub fn flush(&mut self, window: &mut Window) {
+        for &(slot, nanos) in &self.records {
+            let latencies = if slot & ENTRY_SLOT == 0 {
+                &mut window.services[slot as usize].latency
+            } else {
+                &mut window.entries[(slot & !ENTRY_SLOT) as usize].latency
+            };
+            latencies.record(nanos);
+        }
+        self.records.clear();
+    }
+
+    /// Forgets every logged latency (their window is being thrown away).
+    pub fn clear(&mut self) {
+        self.records.clear();
+    }
+}
+
 /// What happened at one service during a window.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceCounters {
