@@ -19,8 +19,7 @@ use crate::queue::Nanos;
 pub struct Latencies(Option<Box<Histogram<u32>>>);
 
 impl Latencies {
-    /// Records a latency in nanoseconds, one at a time (the engine counts through a
-    /// [`LatencyRecorder`], which ends with the same histograms).
+    /// Records a latency in nanoseconds.
     pub fn record(&mut self, nanos: Nanos) {
         let histogram = self.0.get_or_insert_with(new_histogram);
         let micros = (nanos / 1_000).max(1);
@@ -65,162 +64,58 @@ fn new_histogram() -> Box<Histogram<u32>> {
     Box::new(Histogram::new(2).expect("two significant digits are valid"))
 }
 
-/// hdrhistogram's bucket layout for two significant digits from 1 µs (what
-/// [`new_histogram`] makes): 256 sub-buckets in the first bucket, then 128 more per power
-/// of two, so a value's index is two shifts away.
-const SUB_BUCKET_HALF_MAGNITUDE: u32 = 7;
-const SUB_BUCKET_HALF: usize = 1 << SUB_BUCKET_HALF_MAGNITUDE;
-const SUB_BUCKET_MASK: u64 = 2 * SUB_BUCKET_HALF as u64 - 1;
-const LEADING_ZERO_COUNT_BASE: u32 = 64 - (SUB_BUCKET_HALF_MAGNITUDE + 1);
-
-/// The index of `micros` in the counts of [`new_histogram`]'s layout.
-#[inline(always)]
-fn bucket_index(micros: u64) -> usize {
-    let bucket = LEADING_ZERO_COUNT_BASE - (micros | SUB_BUCKET_MASK).leading_zeros();
-    let sub_bucket = (micros >> bucket) as usize;
-    ((bucket as usize + 1) << SUB_BUCKET_HALF_MAGNITUDE) + sub_bucket - SUB_BUCKET_HALF
-}
-
-/// The lowest value counted at `index`: the inverse of [`bucket_index`].
-fn lowest_value(index: usize) -> u64 {
-    let sub_bucket = (index & (SUB_BUCKET_HALF - 1)) as u64;
-    match (index >> SUB_BUCKET_HALF_MAGNITUDE).checked_sub(1) {
-        None => sub_bucket,
-        Some(bucket) => (sub_bucket + SUB_BUCKET_HALF as u64) << bucket,
-    }
-}
-
-/// Latencies of the window being recorded, counted in hdrhistogram's own bucket layout and
-/// turned into [`Latencies`] when the window is cut: the same histograms as recording each
-/// value into hdrhistogram, for a fraction of the work.
+/// Latencies waiting to be recorded into a window's histograms.
 ///
-/// On a large topology a count is a cache miss (hundreds of histograms, kilobytes each), so
-/// latencies are logged as they happen and counted a thousand at a time, each count's line
-/// fetched a few records ahead: the misses overlap instead of stalling the engine. Counts
-/// add up the same in any order.
+/// On a large topology a histogram record is a cache miss (hundreds of histograms, each
+/// kilobytes of counts): recorded as they happen, each stalled the engine. Logged and
+/// recorded a thousand at a time in a tight loop, the misses overlap. Counts add up the
+/// same in any order, so the histograms end exactly as if recorded one by one.
 #[derive(Debug)]
-pub struct LatencyRecorder {
-    /// `(slot, microseconds)` not yet counted.
-    log: Vec<(u32, u64)>,
-    /// Each service's counts, then each entry's.
-    slots: Vec<Counts>,
-    services: usize,
+pub struct LatencyLog {
+    /// `(slot, nanoseconds)`: a slot is a service's index, or an entry's with [`ENTRY_SLOT`].
+    records: Vec<(u32, Nanos)>,
 }
 
-/// One histogram's counts, with the range of indices that hold any.
-#[derive(Clone, Debug, Default)]
-struct Counts {
-    counts: Vec<u32>,
-    lowest: usize,
-    highest: usize,
-}
+/// Marks a [`LatencyLog`] slot as an entry's.
+pub const ENTRY_SLOT: u32 = 1 << 31;
 
-impl Counts {
-    fn is_empty(&self) -> bool {
-        self.lowest > self.highest
-    }
-
-    #[inline(always)]
-    fn add(&mut self, index: usize) {
-        if index >= self.counts.len() {
-            self.grow(index);
+impl Default for LatencyLog {
+    fn default() -> LatencyLog {
+        LatencyLog {
+            records: Vec::with_capacity(LatencyLog::CAPACITY),
         }
-        let count = &mut self.counts[index];
-        *count = count.saturating_add(1); // as hdrhistogram's u32 counts saturate
-        self.lowest = self.lowest.min(index);
-        self.highest = self.highest.max(index);
-    }
-
-    /// Makes room for `index`, a bucket (half a kilobyte) at a time.
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self, index: usize) {
-        let len = (index / SUB_BUCKET_HALF + 1) * SUB_BUCKET_HALF;
-        self.counts.resize(len, 0);
-    }
-
-    /// The counts as an hdrhistogram, emptied for the next window (keeping their memory).
-    fn take(&mut self) -> Latencies {
-        if self.is_empty() {
-            return Latencies::default();
-        }
-        let high = lowest_value(self.highest).max(2);
-        let mut histogram = Histogram::new_with_max(high, 2).expect("a valid range");
-        histogram.auto(true);
-        for index in self.lowest..=self.highest {
-            let count = std::mem::take(&mut self.counts[index]);
-            if count > 0 {
-                histogram
-                    .record_n(lowest_value(index), count)
-                    .expect("sized for the highest value");
-            }
-        }
-        (self.lowest, self.highest) = (usize::MAX, 0);
-        Latencies(Some(Box::new(histogram)))
     }
 }
 
-impl LatencyRecorder {
-    const LOG_CAPACITY: usize = 1024;
+impl LatencyLog {
+    const CAPACITY: usize = 1024;
 
-    pub fn new(services: usize, entries: usize) -> LatencyRecorder {
-        let empty = Counts {
-            lowest: usize::MAX,
-            ..Counts::default()
-        };
-        LatencyRecorder {
-            log: Vec::with_capacity(LatencyRecorder::LOG_CAPACITY),
-            slots: vec![empty; services + entries],
-            services,
-        }
-    }
-
-    /// Records a latency of service `service`.
+    /// Logs a latency of `slot` in `window`, recording the log when it is full.
     #[inline]
-    pub fn service(&mut self, service: usize, nanos: Nanos) {
-        self.push(service, nanos);
-    }
-
-    /// Records a latency of entry `entry`.
-    #[inline]
-    pub fn entry(&mut self, entry: usize, nanos: Nanos) {
-        self.push(self.services + entry, nanos);
-    }
-
-    #[inline(always)]
-    fn push(&mut self, slot: usize, nanos: Nanos) {
-        let micros = (nanos / 1_000).max(1);
-        self.log.push((slot as u32, micros));
-        if self.log.len() == LatencyRecorder::LOG_CAPACITY {
-            self.count_log();
+    pub fn push(&mut self, window: &mut Window, slot: u32, nanos: Nanos) {
+        self.records.push((slot, nanos));
+        if self.records.len() == LatencyLog::CAPACITY {
+            self.flush(window);
         }
     }
 
-    /// Counts every logged latency.
+    /// Records every logged latency into `window`'s histograms.
     #[inline(never)]
-    fn count_log(&mut self) {
-        let (log, slots) = (&self.log, &mut self.slots);
-        for &(slot, micros) in log {
-            slots[slot as usize].add(bucket_index(micros));
+    pub fn flush(&mut self, window: &mut Window) {
+        for &(slot, nanos) in &self.records {
+            let latencies = if slot & ENTRY_SLOT == 0 {
+                &mut window.services[slot as usize].latency
+            } else {
+                &mut window.entries[(slot & !ENTRY_SLOT) as usize].latency
+            };
+            latencies.record(nanos);
         }
-        self.log.clear();
+        self.records.clear();
     }
 
-    /// Moves everything recorded into `window`'s histograms (which must be empty) and
-    /// starts over.
-    pub fn take_into(&mut self, window: &mut Window) {
-        self.count_log();
-        let (services, entries) = self.slots.split_at_mut(self.services);
-        for (counts, counters) in services.iter_mut().zip(&mut window.services) {
-            if !counts.is_empty() {
-                counters.latency = counts.take();
-            }
-        }
-        for (counts, counters) in entries.iter_mut().zip(&mut window.entries) {
-            if !counts.is_empty() {
-                counters.latency = counts.take();
-            }
-        }
+    /// Forgets every logged latency (their window is being thrown away).
+    pub fn clear(&mut self) {
+        self.records.clear();
     }
 }
 
@@ -378,64 +273,5 @@ impl Rolling {
 
     pub fn clear(&mut self) {
         self.windows.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rand::{Rng, SeedableRng};
-    use rand_pcg::Pcg64Mcg;
-
-    use super::*;
-
-    #[test]
-    fn bucket_indices_are_hdrhistograms() {
-        let histogram = new_histogram();
-        let mut rng = Pcg64Mcg::seed_from_u64(1);
-        let small = 0..1u64 << 20;
-        let large = (0..100_000).map(|_| rng.random::<u64>() >> rng.random_range(0..40));
-        for micros in small.chain(large) {
-            let index = bucket_index(micros);
-            assert_eq!(
-                lowest_value(index),
-                histogram.lowest_equivalent(micros),
-                "{micros} µs"
-            );
-            assert_eq!(bucket_index(lowest_value(index)), index, "{micros} µs");
-        }
-    }
-
-    #[test]
-    fn recorded_latencies_equal_hdrhistograms_own() {
-        let mut rng = Pcg64Mcg::seed_from_u64(2);
-        let mut recorder = LatencyRecorder::new(3, 2);
-        let mut direct: Vec<Latencies> = vec![Latencies::default(); 5];
-        // Several windows: the recorder's counts must start over clean in each.
-        for _ in 0..3 {
-            for _ in 0..5_000 {
-                let slot = rng.random_range(0..4); // the last entry records nothing
-                let nanos = (rng.random::<f64>().powi(4) * 1e10) as u64;
-                match slot {
-                    0..3 => recorder.service(slot, nanos),
-                    _ => recorder.entry(slot - 3, nanos),
-                }
-                direct[slot].record(nanos);
-            }
-            let mut window = Window::new(0, 3, 2, 0);
-            recorder.take_into(&mut window);
-            let recorded = window.services.iter().map(|s| &s.latency);
-            let recorded = recorded.chain(window.entries.iter().map(|e| &e.latency));
-            for (slot, (recorded, direct)) in recorded.zip(&mut direct).enumerate() {
-                assert_eq!(recorded.count(), direct.count(), "slot {slot}");
-                assert_eq!(recorded.mean_ms(), direct.mean_ms(), "slot {slot}");
-                for q in [0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
-                    assert_eq!(recorded.quantile_ms(q), direct.quantile_ms(q), "{q}");
-                }
-                if let (Some(mine), Some(theirs)) = (&recorded.0, &direct.0) {
-                    assert_eq!((mine.min(), mine.max()), (theirs.min(), theirs.max()));
-                }
-                *direct = Latencies::default();
-            }
-        }
     }
 }

@@ -29,7 +29,7 @@ use routing::{Channel, Router};
 pub use view::{ClientView, RoutingTable};
 
 use crate::fault::{Fault, FaultError, FaultKind};
-use crate::measure::{LatencyRecorder, Window};
+use crate::measure::{ENTRY_SLOT, LatencyLog, Window};
 use crate::queue::{Lane, NANOS_PER_SEC, Nanos, Schedule, millis, round_to_nanos, secs};
 use crate::replay::{Action, Control, Recording};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
@@ -386,8 +386,8 @@ pub struct Engine {
     rng: Pcg64Mcg,
     now: Nanos,
     window: Window,
-    /// Latencies of `window`, which it receives when cut.
-    latencies: LatencyRecorder,
+    /// Latencies of `window` not yet in its histograms.
+    latencies: LatencyLog,
     faults: BTreeMap<FaultId, ActiveFault>,
     next_fault: FaultId,
     events: u64,
@@ -551,7 +551,7 @@ impl Engine {
             rng: Pcg64Mcg::seed_from_u64(seed),
             now: start,
             window,
-            latencies: LatencyRecorder::new(n, entries.len()),
+            latencies: LatencyLog::default(),
             faults: BTreeMap::new(),
             next_fault: 1,
             events: 0,
@@ -760,7 +760,7 @@ impl Engine {
 
     /// Everything counted since the last call (or the start), and a fresh window.
     pub fn take_window(&mut self) -> Window {
-        self.latencies.take_into(&mut self.window);
+        self.latencies.flush(&mut self.window);
         let mut next = Window::new(
             self.now,
             self.services.len(),
@@ -1489,7 +1489,8 @@ impl Engine {
                 counters.failures += 1;
             }
             let latency = self.now - call.started;
-            self.latencies.entry(entry as usize, latency);
+            self.latencies
+                .push(&mut self.window, entry | ENTRY_SLOT, latency);
             return;
         };
         // Whether the call was required matters only if it failed.
@@ -1559,7 +1560,8 @@ impl Engine {
             counters.failures += 1;
         }
         let latency = self.now - job.arrived;
-        self.latencies.service(service, latency);
+        self.latencies
+            .push(&mut self.window, service as u32, latency);
         if hung && same_life {
             return; // it never answers
         }
