@@ -10,6 +10,8 @@ const port = process.env.E2E_PORT ?? '8765';
 const binary = process.env.BLASTRADIUS_BIN ?? '../target/debug/blastradius';
 // A database of its own for each run, so tests never see a user's saved topologies.
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-e2e-'));
+// Every process that loads this file makes one; each removes its own when it ends.
+process.on('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 export default defineConfig({
   testDir: './tests',

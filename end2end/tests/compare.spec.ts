@@ -81,9 +81,11 @@ test('replay scrubs back to a past second, and a run exported here loads and rep
 
   // Export, then load the file back, as someone else would: the same run, second by second.
   const recording = await (await request.get('/api/runs/live/recording')).text();
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'run-')), 'shop-run.json');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-run-'));
+  const file = path.join(dir, 'shop-run.json');
   fs.writeFileSync(file, recording);
   await page.getByTestId('replay-file').setInputFiles(file);
+  fs.rmSync(dir, { recursive: true, force: true });
   await expect(page.getByTestId('replay-bar')).toContainText('loaded run');
   await dashboard.scrubTo(6);
   await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'down');

@@ -10,6 +10,7 @@ import { Dashboard } from './dashboard';
 const port = 8799;
 const binary = process.env.BLASTRADIUS_BIN ?? '../target/debug/blastradius';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-reconnect-'));
+process.on('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
 const base = `http://127.0.0.1:${port}`;
 
 async function startServer(): Promise<ChildProcess> {

@@ -1,7 +1,8 @@
 //! The `blastradius` command as a user runs it (SPEC "CLI — Contract").
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -22,20 +23,42 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// A file in a temporary directory of its own, removed with it.
+struct TempFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Writes `template NAME` to a file in a fresh temporary directory.
-fn template_file(name: &str, extra: &[&str]) -> PathBuf {
+fn template_file(name: &str, extra: &[&str]) -> TempFile {
     let mut args = vec!["template", name];
     args.extend_from_slice(extra);
     let text = stdout(&blastradius(&args));
+    // Tests run in parallel, some on the same template: each file gets a directory of its own.
+    static FILES: AtomicUsize = AtomicUsize::new(0);
+    let number = FILES.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "blastradius-cli-{}-{name}-{}",
-        std::process::id(),
-        extra.join("")
+        "blastradius-cli-{}-{number}-{name}",
+        std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, text).unwrap();
-    path
+    TempFile { dir, path }
 }
 
 #[test]
