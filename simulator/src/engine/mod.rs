@@ -98,8 +98,13 @@ struct ServiceModel {
     mean_work_ns: f64,
     error_rate: f64,
     ingress_rps: f64,
-    /// Indices into `Topology::dependencies` of the calls this service makes.
-    calls: Box<[u32]>,
+    /// Where the calls this service makes are in `Engine::call_list`: `first_call..end_call`.
+    first_call: u32,
+    end_call: u32,
+    /// The number of its first instance in `Engine::instances`.
+    first_instance: u32,
+    /// Its busy slots, all instances together.
+    busy_slots: u32,
     /// Its index among entry points and the channel of its outside clients, if outside
     /// clients call it.
     entry: Option<(u32, Channel)>,
@@ -371,9 +376,10 @@ pub struct Engine {
     /// Number of the first instance of each service, counting across services, then the
     /// number of instances.
     first_instance: Vec<u32>,
+    /// Indices into `Topology::dependencies` of the calls each service makes, grouped by
+    /// caller (see `ServiceModel::first_call`).
+    call_list: Vec<u32>,
     lb_half_latency: Nanos,
-    /// Busy slots of each service, all instances together.
-    busy_slots: Vec<u32>,
     jobs: Slab<Job>,
     calls: Slab<Call>,
     /// Call paths, kept only if some service can call itself back (else no call is ever
@@ -436,7 +442,10 @@ impl Engine {
                 mean_work_ns: s.service_time_ms * 1e6,
                 error_rate: s.error_rate,
                 ingress_rps: s.ingress_rps,
-                calls: Box::default(),
+                first_call: 0,
+                end_call: 0,
+                first_instance: 0,
+                busy_slots: 0,
                 entry: None,
                 dist: s.service_time_dist,
             })
@@ -492,8 +501,11 @@ impl Engine {
                 }
             })
             .collect();
+        let mut call_list = Vec::with_capacity(dependencies.len());
         for (model, calls) in services.iter_mut().zip(calls) {
-            model.calls = calls.into_boxed_slice();
+            model.first_call = call_list.len() as u32;
+            call_list.extend(calls);
+            model.end_call = call_list.len() as u32;
         }
         for (entry, &service) in entries.iter().enumerate() {
             services[service].entry = Some((entry as u32, channels));
@@ -521,12 +533,15 @@ impl Engine {
         let n = topology.services.len();
         let window = Window::new(start, n, entries.len(), topology.dependencies.len());
         let router = Router::new(&topology.routing, &replicas, channels as usize);
-        let first_instance = std::iter::once(0)
+        let first_instance: Vec<u32> = std::iter::once(0)
             .chain(replicas.iter().scan(0, |next, &r| {
                 *next += r;
                 Some(*next)
             }))
             .collect();
+        for (model, &first) in services.iter_mut().zip(&first_instance) {
+            model.first_instance = first;
+        }
         let mut engine = Engine {
             services,
             dependencies,
@@ -540,7 +555,7 @@ impl Engine {
             cursors: vec![0; channels as usize],
             usable: Vec::new(),
             first_instance,
-            busy_slots: vec![0; n],
+            call_list,
             jobs: Slab::default(),
             calls: Slab::default(),
             paths: Paths::default(),
@@ -768,8 +783,8 @@ impl Engine {
             self.dependencies.len(),
         );
         // Slots busy now end their stretch in this window and start one in the next.
-        for (service, &slots) in self.busy_slots.iter().enumerate() {
-            let open = u128::from(slots) * u128::from(self.now);
+        for (service, model) in self.services.iter().enumerate() {
+            let open = u128::from(model.busy_slots) * u128::from(self.now);
             let busy = &mut self.window.services[service].busy_ns;
             *busy = busy.wrapping_add(open);
             next.services[service].busy_ns = 0u128.wrapping_sub(open);
@@ -1237,8 +1252,9 @@ impl Engine {
             return self.finish(job_id, false);
         }
         let mut pending = 0;
-        for i in 0..self.services[service].calls.len() {
-            let dependency = self.services[service].calls[i] as usize;
+        let model = &self.services[service];
+        for i in model.first_call as usize..model.end_call as usize {
+            let dependency = self.call_list[i] as usize;
             let model = &self.dependencies[dependency];
             let to = model.to;
             if model.may_loop && self.paths.contains(path, to) {
@@ -1334,7 +1350,7 @@ impl Engine {
                 } else {
                     NO_PATH
                 };
-                let number = self.first_instance[to] + instance;
+                let number = self.services[to].first_instance + instance;
                 let epoch = self.instances[number as usize].epoch;
                 let child = self.jobs.insert(Job {
                     service: to as u32,
@@ -1384,7 +1400,7 @@ impl Engine {
     /// Which instance of `service` a call over `channel` goes to, by the routing mode.
     fn route(&mut self, channel: Channel, service: usize) -> Route {
         let now = self.now;
-        let first = self.first_instance[service] as usize;
+        let first = self.services[service].first_instance as usize;
         let instances = &self.instances[first..];
         let load = |i: u32| {
             let instance = &instances[i as usize];
@@ -1602,14 +1618,14 @@ impl Engine {
 
     #[inline(always)]
     fn slot_taken(&mut self, service: usize) {
-        self.busy_slots[service] += 1;
+        self.services[service].busy_slots += 1;
         let busy = &mut self.window.services[service].busy_ns;
         *busy = busy.wrapping_sub(u128::from(self.now));
     }
 
     #[inline(always)]
     fn slots_freed(&mut self, service: usize, count: u32) {
-        self.busy_slots[service] -= count;
+        self.services[service].busy_slots -= count;
         let busy = &mut self.window.services[service].busy_ns;
         *busy = busy.wrapping_add(u128::from(count) * u128::from(self.now));
     }
