@@ -26,22 +26,59 @@ pub const OUTLIER_CONSECUTIVE_FAILURES: u32 = 5;
 /// that client has ejected it (as Envoy's outlier detection does).
 pub const OUTLIER_EJECTION_S: f64 = 30.0;
 
-/// Which instances of each service are in a set, as flags and as an ascending list.
+/// Which instances of each service are in a set, as flags and as an ascending list: one
+/// flat vector of each, a service's instances side by side (no pointer to follow per
+/// service, and neighbouring services share cache lines).
 struct InstanceSets {
-    flags: Vec<Vec<bool>>,
-    lists: Vec<Vec<u32>>,
+    spans: Vec<Span>,
+    flags: Vec<bool>,
+    lists: Vec<u32>,
+}
+
+/// Where one service's instances are in [`InstanceSets`]: flags at `start..start +
+/// replicas`, its list at `start..start + listed`.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    replicas: u32,
+    listed: u32,
 }
 
 impl InstanceSets {
     fn all(replicas: &[u32]) -> InstanceSets {
+        let mut start = 0;
+        let spans = replicas
+            .iter()
+            .map(|&replicas| {
+                let span = Span {
+                    start,
+                    replicas,
+                    listed: replicas,
+                };
+                start += replicas;
+                span
+            })
+            .collect();
         InstanceSets {
-            flags: replicas.iter().map(|&r| vec![true; r as usize]).collect(),
-            lists: replicas.iter().map(|&r| (0..r).collect()).collect(),
+            spans,
+            flags: vec![true; start as usize],
+            lists: replicas.iter().flat_map(|&r| 0..r).collect(),
         }
     }
 
+    fn flags(&self, service: usize) -> &[bool] {
+        let span = self.spans[service];
+        &self.flags[span.start as usize..(span.start + span.replicas) as usize]
+    }
+
+    #[inline]
+    fn list(&self, service: usize) -> &[u32] {
+        let span = self.spans[service];
+        &self.lists[span.start as usize..(span.start + span.listed) as usize]
+    }
+
     fn set(&mut self, service: usize, instance: usize, present: bool) {
-        let flag = &mut self.flags[service][instance];
+        let flag = &mut self.flags[self.spans[service].start as usize + instance];
         if *flag != present {
             *flag = present;
             self.rebuild(service);
@@ -49,18 +86,23 @@ impl InstanceSets {
     }
 
     fn rebuild(&mut self, service: usize) {
-        let list = &mut self.lists[service];
-        list.clear();
-        list.extend(
-            (0..)
-                .zip(&self.flags[service])
-                .filter(|(_, f)| **f)
-                .map(|(i, _)| i),
-        );
+        let span = &mut self.spans[service];
+        let (start, end) = (span.start as usize, (span.start + span.replicas) as usize);
+        let mut listed = 0;
+        for (instance, &flag) in (0..).zip(&self.flags[start..end]) {
+            if flag {
+                self.lists[start + listed as usize] = instance;
+                listed += 1;
+            }
+        }
+        span.listed = listed;
     }
 
+    /// Takes `other`'s set of service `from` for service `to`, which has as many instances.
     fn adopt(&mut self, other: &InstanceSets, from: usize, to: usize) {
-        self.flags[to].clone_from(&other.flags[from]);
+        let start = self.spans[to].start as usize;
+        let flags = other.flags(from);
+        self.flags[start..start + flags.len()].copy_from_slice(flags);
         self.rebuild(to);
     }
 }
@@ -86,7 +128,7 @@ impl HealthChecker {
 
     /// Takes one probe result for `instance` of `service`.
     pub fn probe(&mut self, service: usize, instance: usize, answered: bool) {
-        let healthy = self.healthy.flags[service][instance];
+        let healthy = self.healthy.flags(service)[instance];
         let streak = &mut self.streak[service][instance];
         if answered == healthy {
             *streak = 0;
@@ -100,12 +142,12 @@ impl HealthChecker {
     }
 
     pub fn healthy(&self, service: usize) -> &[bool] {
-        &self.healthy.flags[service]
+        self.healthy.flags(service)
     }
 
     /// The healthy instances of `service`, ascending.
     pub fn healthy_list(&self, service: usize) -> &[u32] {
-        &self.healthy.lists[service]
+        self.healthy.list(service)
     }
 }
 
@@ -145,12 +187,12 @@ impl Registry {
     }
 
     pub fn published(&self, service: usize) -> &[bool] {
-        &self.published.flags[service]
+        self.published.flags(service)
     }
 
     /// The instances of `service` clients hold, ascending.
     pub fn published_list(&self, service: usize) -> &[u32] {
-        &self.published.lists[service]
+        self.published.list(service)
     }
 }
 
@@ -212,9 +254,10 @@ impl Router {
                 return None;
             }
             entry.expires = now + self.dns_ttl;
+            entry.listed.clear();
             entry
                 .listed
-                .clone_from(&self.checker.healthy.lists[service]);
+                .extend_from_slice(self.checker.healthy.list(service));
         }
         Some(&entry.listed)
     }
