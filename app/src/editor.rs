@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 
 use leptos::prelude::*;
+use serde_json::Value;
 use simulator::topology::{Dependency, Service, Topology};
 
 use crate::api;
@@ -22,8 +23,20 @@ pub struct Edits {
     redo: RwSignal<Vec<Topology>>,
     /// What the live topology is once everything sent has landed (`None`: the snapshot's).
     present: StoredValue<Option<Topology>>,
-    outbox: StoredValue<VecDeque<Topology>>,
+    outbox: StoredValue<VecDeque<Outgoing>>,
     sending: StoredValue<bool>,
+}
+
+/// A topology on its way to the server.
+struct Outgoing {
+    /// The request's body: a topology, or the property form's JSON with perhaps a mistake
+    /// in it for the server to name.
+    body: String,
+    /// Where a refusal is told: the form that made the edit, else the page's notice.
+    refusal: Option<RwSignal<Option<String>>>,
+    /// The undo step the edit added, taken back if the server refuses it (the property
+    /// form's edits: a mistake there should leave nothing to undo).
+    undo_step: Option<Topology>,
 }
 
 impl Edits {
@@ -60,18 +73,41 @@ impl Edits {
 
     /// Sends `topology`, after whatever is still on its way.
     fn submit(self, live: Live, topology: Topology) {
-        self.present.set_value(Some(topology.clone()));
+        let body = serde_json::to_string(&topology).expect("topologies serialise");
+        let outgoing = Outgoing {
+            body,
+            refusal: None,
+            undo_step: None,
+        };
+        self.send_after_the_rest(live, topology, outgoing);
+    }
+
+    /// Queues `outgoing` behind what is still on its way; `present` is what the live
+    /// topology will be once it lands.
+    fn send_after_the_rest(self, live: Live, present: Topology, outgoing: Outgoing) {
+        self.present.set_value(Some(present));
         self.outbox
-            .update_value(|outbox| outbox.push_back(topology));
+            .update_value(|outbox| outbox.push_back(outgoing));
         if self.sending.get_value() {
             return;
         }
         self.sending.set_value(true);
         leptos::task::spawn_local(async move {
             while let Some(next) = self.outbox.try_update_value(VecDeque::pop_front).flatten() {
-                if !send(live, &next).await {
+                if let Err(message) = api::send("PUT", "/api/topology", Some(next.body)).await {
                     // Refused: what is live is what the snapshot says.
                     self.present.set_value(None);
+                    if let Some(step) = next.undo_step {
+                        self.undo.update(|undo| {
+                            if undo.last() == Some(&step) {
+                                undo.pop();
+                            }
+                        });
+                    }
+                    match next.refusal {
+                        Some(refusal) => refusal.set(Some(message)),
+                        None => live.notice.set(Some(message)),
+                    }
                 }
             }
             self.sending.set_value(false);
@@ -83,19 +119,6 @@ impl Edits {
 fn current(live: Live) -> Option<Topology> {
     live.snapshot
         .with_untracked(|s| s.as_ref().map(|s| s.topology.clone()))
-}
-
-/// Sends `topology` as the live one; true if the server took it (its refusal becomes the
-/// notice).
-async fn send(live: Live, topology: &Topology) -> bool {
-    let body = serde_json::to_string(topology).expect("topologies serialise");
-    match api::send("PUT", "/api/topology", Some(body)).await {
-        Ok(()) => true,
-        Err(message) => {
-            live.notice.set(Some(message));
-            false
-        }
-    }
 }
 
 /// Changes the live topology with `change` and keeps the one before for undo. `change`
@@ -119,8 +142,38 @@ pub fn edit(
     edits.submit(live, after);
 }
 
-/// Keeps `before` for undo (after an edit made elsewhere, such as the property form).
-pub fn remember(edits: Edits, before: Topology) {
+/// Changes the JSON of the live topology with `change` (the property form's edit, which
+/// may hold a mistake for the server to name in `refusal`), after every edit still on its
+/// way, and keeps the one before for undo (taken back if the server refuses it).
+pub fn edit_json(
+    live: Live,
+    edits: Edits,
+    refusal: RwSignal<Option<String>>,
+    change: impl FnOnce(&mut Value) -> Result<(), String>,
+) {
+    let Some(before) = edits.present(live) else {
+        return;
+    };
+    let mut edited = serde_json::to_value(&before).expect("topologies serialise");
+    if let Err(message) = change(&mut edited) {
+        refusal.set(Some(message));
+        return;
+    }
+    refusal.set(None);
+    // What will be live: the edit, or, with a mistake the server will refuse (text for a
+    // number), what was there before.
+    let present = serde_json::from_value::<Topology>(edited.clone()).unwrap_or(before.clone());
+    remember(edits, before.clone());
+    let outgoing = Outgoing {
+        body: edited.to_string(),
+        refusal: Some(refusal),
+        undo_step: Some(before),
+    };
+    edits.send_after_the_rest(live, present, outgoing);
+}
+
+/// Keeps `before` for undo.
+fn remember(edits: Edits, before: Topology) {
     edits.undo.update(|undo| {
         undo.push(before);
         if undo.len() > HISTORY {
@@ -158,7 +211,8 @@ fn fresh_name(topology: &Topology) -> String {
 
 /// Adds a service with the documented defaults, pinned at `at`; selects it.
 pub fn add_service(live: Live, edits: Edits, at: [f64; 2]) {
-    let Some(topology) = current(live) else {
+    // A name free after the edits still on their way too.
+    let Some(topology) = edits.present(live) else {
         return;
     };
     let name = fresh_name(&topology);

@@ -5,7 +5,6 @@
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::api;
 use crate::app::Live;
 use crate::editor;
 
@@ -14,6 +13,16 @@ use crate::editor;
 pub enum Target {
     Service(String),
     Dependency(String, String),
+}
+
+impl Target {
+    /// How the panel names it: `cart`, or `web → cart`.
+    fn name(&self) -> String {
+        match self {
+            Target::Service(name) => name.clone(),
+            Target::Dependency(from, to) => format!("{from} → {to}"),
+        }
+    }
 }
 
 /// The fields offered, with their labels and units.
@@ -102,24 +111,21 @@ pub fn Properties(target: Target) -> impl IntoView {
             .map(|(key, _, _, value)| (*key, *value))
             .collect();
         // Stored, so `apply` is `Copy` and every input's handler can hold it.
-        let (topology, values) = (StoredValue::new(topology), StoredValue::new(values));
+        let (target, values) = (StoredValue::new(target.clone()), StoredValue::new(values));
+        // Through the editor's queue: applied to the topology as it will be once the edits
+        // still on their way have landed, and sent after them.
         let apply = move || {
-            let mut edited = topology.get_value();
-            values.with_value(|values| {
-                for (key, value) in values {
-                    edited[list][index][*key] = typed(&value.get_untracked());
-                }
-            });
-            error.set(None);
-            let before = live
-                .snapshot
-                .with_untracked(|s| s.as_ref().map(|s| s.topology.clone()));
-            leptos::task::spawn_local(async move {
-                let result = api::send("PUT", "/api/topology", Some(edited.to_string())).await;
-                if let (Ok(()), Some(before)) = (&result, before) {
-                    editor::remember(edits, before);
-                }
-                error.set(result.err());
+            editor::edit_json(live, edits, error, |topology| {
+                let target = target.get_value();
+                let Some((list, index)) = locate(topology, &target) else {
+                    return Err(format!("{} is no longer in the topology", target.name()));
+                };
+                values.with_value(|values| {
+                    for (key, value) in values {
+                        topology[list][index][*key] = typed(&value.get_untracked());
+                    }
+                });
+                Ok(())
             });
         };
         Some(view! {

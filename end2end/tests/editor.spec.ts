@@ -50,6 +50,8 @@ test('a bad property is explained under the form and changes nothing', async ({ 
   await expect(page.getByTestId('property-error')).toContainText('must be between 1');
   const live = await (await request.get('/api/topology')).json();
   expect(live.services.find((s: { name: string }) => s.name === 'cart').replicas).toBe(2);
+  // A refused edit leaves nothing to undo.
+  await expect(page.getByTestId('undo')).toBeDisabled();
 });
 
 test('importing a file with an error shows the message; a good file runs', async ({ page }) => {
@@ -203,4 +205,35 @@ test('the view exports as an SVG file and as a PNG picture', async ({ page }) =>
   expect(png.name).toBe('shop.png');
   expect(png.body.subarray(1, 4).toString('ascii')).toBe('PNG');
   expect(png.body.length).toBeGreaterThan(10_000);
+});
+
+test('a property edit and an add made right after it both land, and undo takes them back in order', async ({
+  page,
+  request,
+}) => {
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  const live = async () => (await request.get('/api/topology')).json();
+  const cartReplicas = async () =>
+    (await live()).services.find((s: { name: string }) => s.name === 'cart').replicas;
+  const names = async () => (await live()).services.map((s: { name: string }) => s.name);
+
+  await dashboard.select('cart');
+  await page.getByTestId('properties').locator('summary').click();
+  await page.getByTestId('property-replicas').fill('3');
+  // Both in the same moment, before the first has reached the server: the add must start
+  // from the edited topology, not from the live one.
+  await page.evaluate(() => {
+    for (const id of ['apply-properties', 'add-service']) {
+      (document.querySelector(`[data-testid="${id}"]`) as HTMLElement).click();
+    }
+  });
+  await expect.poll(names).toContain('service-1');
+  expect(await cartReplicas()).toBe(3);
+
+  await page.getByTestId('undo').click();
+  await expect.poll(names).not.toContain('service-1');
+  expect(await cartReplicas()).toBe(3);
+  await page.getByTestId('undo').click();
+  await expect.poll(cartReplicas).toBe(2);
 });
