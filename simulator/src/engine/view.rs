@@ -117,7 +117,7 @@ impl Engine {
     fn clients_of(&self, service: usize) -> Vec<(String, u32)> {
         let mut clients = Vec::new();
         for (d, dependency) in self.dependencies.iter().enumerate() {
-            if dependency.to != service {
+            if dependency.to as usize != service {
                 continue;
             }
             let caller = &self.topology.dependencies[d].from;
