@@ -580,7 +580,7 @@ impl Engine {
             rng: Pcg64Mcg::seed_from_u64(seed),
             now: start,
             window,
-            latencies: LatencyLog::default(),
+            latencies: LatencyLog::new(n, entries.len()),
             faults: BTreeMap::new(),
             next_fault: 1,
             events: 0,
