@@ -171,11 +171,6 @@ impl LatencyLog {
         }
         self.records.clear();
     }
-
-    /// Forgets every logged latency (their window is being thrown away).
-    pub fn clear(&mut self) {
-        self.records.clear();
-    }
 }
 
 /// What happened at one service during a window.
