@@ -28,6 +28,34 @@ const MAX_DOTS: usize = 8;
 /// Positions of every service, by name, in layout units.
 type Positions = BTreeMap<String, [f64; 2]>;
 
+/// The spot nearest `at`, on a grid a card and a margin apart, where a new card covers no
+/// card at `taken`: a service added at the middle of the view must not hide one there.
+fn free_spot(at: [f64; 2], taken: impl Iterator<Item = [f64; 2]> + Clone) -> [f64; 2] {
+    const MARGIN: f64 = 20.0;
+    let (step_x, step_y) = (NODE_WIDTH + MARGIN, NODE_HEIGHT + MARGIN);
+    let free = |[x, y]: [f64; 2]| {
+        taken
+            .clone()
+            .all(|[tx, ty]| (tx - x).abs() >= step_x || (ty - y).abs() >= step_y)
+    };
+    // Rings of grid spots around `at`, nearest first within each ring.
+    for ring in 0..=20i32 {
+        let mut spots: Vec<[f64; 2]> = (-ring..=ring)
+            .flat_map(|i| (-ring..=ring).map(move |j| (i, j)))
+            .filter(|(i, j)| i.abs().max(j.abs()) == ring)
+            .map(|(i, j)| [at[0] + f64::from(i) * step_x, at[1] + f64::from(j) * step_y])
+            .collect();
+        spots.sort_by(|a, b| {
+            let distance = |p: &[f64; 2]| (p[0] - at[0]).hypot(p[1] - at[1]);
+            distance(a).total_cmp(&distance(b))
+        });
+        if let Some(spot) = spots.into_iter().find(|&spot| free(spot)) {
+            return spot;
+        }
+    }
+    at
+}
+
 #[derive(Clone, PartialEq)]
 struct NodeView {
     name: String,
@@ -413,6 +441,7 @@ pub fn Graph() -> impl IntoView {
             [view[0] + view[2] / 2.0, view[1] + view[3] / 2.0],
             |(x, y, _)| [x, y],
         );
+        let at = positions.with_untracked(|p| free_spot(at, p.values().copied()));
         editor::add_service(live, edits, at);
     };
     provide_context(SearchMatches(matches));
@@ -1154,4 +1183,32 @@ fn fit(positions: &BTreeMap<String, [f64; 2]>) -> [f64; 4] {
     // Room below for loops of calls back to the left.
     let height = max_y - min_y + NODE_HEIGHT + 2.0 * margin + 60.0;
     [left, top, width, height]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_card_goes_where_it_covers_none() {
+        // Nothing there: where asked.
+        assert_eq!(free_spot([10.0, 20.0], std::iter::empty()), [10.0, 20.0]);
+        // A card right there: the nearest free spot a card and a margin away (above is
+        // still 75 from it, below 85).
+        let taken = [[0.0, 0.0]];
+        let spot = free_spot([5.0, 5.0], taken.iter().copied());
+        assert_eq!(spot, [5.0, 5.0 + NODE_HEIGHT + 20.0]);
+        // Surrounded on the first ring too: the second ring, still clear of every card.
+        let crowd: Vec<[f64; 2]> = (-1..=1)
+            .flat_map(|i| (-1..=1).map(move |j| [f64::from(i) * 180.0, f64::from(j) * 80.0]))
+            .collect();
+        let spot = free_spot([0.0, 0.0], crowd.iter().copied());
+        for [x, y] in &crowd {
+            assert!(
+                (x - spot[0]).abs() >= 180.0 || (y - spot[1]).abs() >= 80.0,
+                "{spot:?}"
+            );
+        }
+        assert!(spot[0].abs() <= 360.0 && spot[1].abs() <= 160.0, "{spot:?}");
+    }
 }

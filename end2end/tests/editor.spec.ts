@@ -230,6 +230,18 @@ test('a property edit and an add made right after it both land, and undo takes t
   });
   await expect.poll(names).toContain('service-1');
   expect(await cartReplicas()).toBe(3);
+  // The new card lands where it covers no other (the middle of the view had one).
+  await expect(dashboard.node('service-1')).toBeVisible();
+  const added = (await dashboard.node('service-1').locator('.card').boundingBox())!;
+  for (const card of await page.locator('[data-testid^="node-"]:not([data-testid="node-service-1"]) .card').all()) {
+    const box = (await card.boundingBox())!;
+    const apart =
+      box.x >= added.x + added.width ||
+      added.x >= box.x + box.width ||
+      box.y >= added.y + added.height ||
+      added.y >= box.y + box.height;
+    expect(apart, `${JSON.stringify(box)} overlaps ${JSON.stringify(added)}`).toBe(true);
+  }
 
   await page.getByTestId('undo').click();
   await expect.poll(names).not.toContain('service-1');
