@@ -90,8 +90,8 @@ fn new_histogram() -> Box<Histogram<u32>> {
 /// recorded one by one.
 #[derive(Debug)]
 pub struct LatencyLog {
-    /// `(slot, microseconds)`: a slot is a service's index, or an entry's with
-    /// [`ENTRY_SLOT`].
+    /// `(slot, microseconds)`: a slot is a service's index, or the number of services plus
+    /// an entry's index.
     records: Vec<(u32, u32)>,
     capacity: usize,
     /// Whether to group by slot before recording; scratch for it: the records by slot,
@@ -100,9 +100,6 @@ pub struct LatencyLog {
     grouped: Vec<(u32, u32)>,
     starts: Vec<u32>,
 }
-
-/// Marks a [`LatencyLog`] slot as an entry's.
-pub const ENTRY_SLOT: u32 = 1 << 31;
 
 impl LatencyLog {
     /// Above this many histograms (services and entries), the log groups by histogram.
@@ -121,9 +118,21 @@ impl LatencyLog {
         }
     }
 
+    /// Logs a latency of service `service` in `window`.
+    #[inline]
+    pub fn push_service(&mut self, window: &mut Window, service: usize, nanos: Nanos) {
+        self.push(window, service as u32, nanos);
+    }
+
+    /// Logs a latency of entry `entry` in `window`.
+    #[inline]
+    pub fn push_entry(&mut self, window: &mut Window, entry: usize, nanos: Nanos) {
+        self.push(window, (window.services.len() + entry) as u32, nanos);
+    }
+
     /// Logs a latency of `slot` in `window`, recording the log when it is full.
     #[inline]
-    pub fn push(&mut self, window: &mut Window, slot: u32, nanos: Nanos) {
+    fn push(&mut self, window: &mut Window, slot: u32, nanos: Nanos) {
         let micros = (nanos / 1_000).max(1);
         let Ok(micros) = u32::try_from(micros) else {
             // Over 71 minutes: rare enough to record at once.
@@ -145,16 +154,12 @@ impl LatencyLog {
             self.records.clear();
             return;
         }
-        // A histogram at a time: a counting sort by slot, services first, then entries.
-        let services = window.services.len();
-        let dense = |slot: u32| match slot & ENTRY_SLOT {
-            0 => slot as usize,
-            _ => services + (slot & !ENTRY_SLOT) as usize,
-        };
+        // A histogram at a time: a counting sort by slot.
         self.starts.clear();
-        self.starts.resize(services + window.entries.len() + 1, 0);
+        self.starts
+            .resize(window.services.len() + window.entries.len() + 1, 0);
         for &(slot, _) in &self.records {
-            self.starts[dense(slot) + 1] += 1;
+            self.starts[slot as usize + 1] += 1;
         }
         for i in 1..self.starts.len() {
             self.starts[i] += self.starts[i - 1];
@@ -162,7 +167,7 @@ impl LatencyLog {
         self.grouped.clear();
         self.grouped.resize(self.records.len(), (0, 0));
         for &record in &self.records {
-            let at = &mut self.starts[dense(record.0)];
+            let at = &mut self.starts[record.0 as usize];
             self.grouped[*at as usize] = record;
             *at += 1;
         }
@@ -277,10 +282,10 @@ impl Window {
     /// The latencies of a [`LatencyLog`] slot.
     #[inline(always)]
     fn latencies(&mut self, slot: u32) -> &mut Latencies {
-        if slot & ENTRY_SLOT == 0 {
-            &mut self.services[slot as usize].latency
-        } else {
-            &mut self.entries[(slot & !ENTRY_SLOT) as usize].latency
+        let slot = slot as usize;
+        match slot.checked_sub(self.services.len()) {
+            None => &mut self.services[slot].latency,
+            Some(entry) => &mut self.entries[entry].latency,
         }
     }
 
@@ -361,12 +366,12 @@ mod tests {
                     0 => 5_000_000_000_000,
                     _ => (rng.random::<f64>().powi(3) * 1e9) as Nanos,
                 };
-                let slot = match rng.random_range(0..services + entries) {
-                    s if s < services => s as u32,
-                    e => (e - services) as u32 | ENTRY_SLOT,
-                };
-                log.push(&mut logged, slot, nanos);
-                direct.latencies(slot).record(nanos);
+                let slot = rng.random_range(0..services + entries);
+                match slot.checked_sub(services) {
+                    None => log.push_service(&mut logged, slot, nanos),
+                    Some(entry) => log.push_entry(&mut logged, entry, nanos),
+                }
+                direct.latencies(slot as u32).record(nanos);
             }
             log.flush(&mut logged);
             let all = |w: &Window| -> Vec<(u64, Option<f64>, Vec<Option<f64>>)> {

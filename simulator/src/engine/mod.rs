@@ -29,7 +29,7 @@ use routing::{Channel, Router};
 pub use view::{ClientView, RoutingTable};
 
 use crate::fault::{Fault, FaultError, FaultKind};
-use crate::measure::{ENTRY_SLOT, LatencyLog, Window};
+use crate::measure::{LatencyLog, Window};
 use crate::queue::{Lane, NANOS_PER_SEC, Nanos, Schedule, millis, round_to_nanos, secs};
 use crate::replay::{Action, Control, Recording};
 use crate::topology::{Balancer, RoutingMode, ServiceTimeDist, Topology};
@@ -1526,7 +1526,7 @@ impl Engine {
             }
             let latency = self.now - call.started;
             self.latencies
-                .push(&mut self.window, entry | ENTRY_SLOT, latency);
+                .push_entry(&mut self.window, entry as usize, latency);
             return;
         };
         // Whether the call was required matters only if it failed.
@@ -1597,7 +1597,7 @@ impl Engine {
         }
         let latency = self.now - job.arrived;
         self.latencies
-            .push(&mut self.window, service as u32, latency);
+            .push_service(&mut self.window, service, latency);
         if hung && same_life {
             return; // it never answers
         }
