@@ -85,8 +85,9 @@ test('replay scrubs back to a past second, and a run exported here loads and rep
   const file = path.join(dir, 'shop-run.json');
   fs.writeFileSync(file, recording);
   await page.getByTestId('replay-file').setInputFiles(file);
-  fs.rmSync(dir, { recursive: true, force: true });
+  // The page reads the file after the input changes: remove it only once it is loaded.
   await expect(page.getByTestId('replay-bar')).toContainText('loaded run');
+  fs.rmSync(dir, { recursive: true, force: true });
   await dashboard.scrubTo(6);
   await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'down');
 
