@@ -177,6 +177,7 @@ impl<E: Copy> EventQueue<E> {
     /// events make the front, the others of the bucket move down to the (empty) buckets
     /// below. Buckets above keep their place: their events differ from the new base at the
     /// same bit as from the previous one.
+    ///
     /// Does nothing (false) if that time is after `until`: the clock may stop before it,
     /// and events may still be pushed before it, which a base past them would misplace.
     #[inline(never)] // the uncommon path: keeps `pop_until` small enough to inline
@@ -400,6 +401,48 @@ mod tests {
         let rest: Vec<_> = std::iter::from_fn(|| queue.pop()).collect();
         assert_eq!(rest, reference);
         assert!(queue.is_empty());
+    }
+
+    /// Against a sort by `(time, push order)`, with the clock stopping between events
+    /// (`pop_until`) and going on from there, as the engine runs between windows and
+    /// controls: events at the stop, soon after, far ahead, and many on a few times.
+    #[test]
+    fn matches_a_stable_sort_with_the_clock_stopping_between_events() {
+        let mut state = 0x853C_49E6_748F_EA9Bu64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut queue = EventQueue::default();
+        let mut reference: Vec<(Nanos, u64)> = Vec::new();
+        let (mut now, mut popped, mut expected) = (0, Vec::new(), Vec::new());
+        for id in 0..60_000u64 {
+            let time = match next() % 8 {
+                0 => now,
+                1 => now + (next() % 3) * 1_000,     // ties
+                2 => now + (next() % 4) * (1 << 27), // coarse: many ties, far
+                3 => now + next() % (1 << 30),
+                _ => now + next() % (1 << 22),
+            };
+            queue.push(time, id);
+            reference.push((time, id));
+            if next() % 3 == 0 {
+                let until = now + next() % (1 << (next() % 28));
+                reference.sort_by_key(|&(t, id)| (t, id));
+                let due = reference.partition_point(|&(t, _)| t <= until);
+                expected.extend(reference.drain(..due));
+                while let Some(event) = queue.pop_until(until) {
+                    popped.push(event);
+                }
+                assert_eq!(popped, expected, "until {until}");
+                now = until;
+            }
+        }
+        reference.sort_by_key(|&(t, id)| (t, id));
+        let rest: Vec<_> = std::iter::from_fn(|| queue.pop()).collect();
+        assert_eq!(rest, reference);
     }
 
     /// A large bucket not due yet is left as it is: split, it would make its earliest time
