@@ -101,7 +101,8 @@ struct ServiceModel {
     /// Where the calls this service makes are in `Engine::call_list`: `first_call..end_call`.
     first_call: u32,
     end_call: u32,
-    /// The number of its first instance in `Engine::instances`.
+    /// The number of its first instance in `Engine::instances` (instances are numbered
+    /// across services, in service order).
     first_instance: u32,
     /// Its busy slots, all instances together.
     busy_slots: u32,
@@ -382,9 +383,6 @@ pub struct Engine {
     cursors: Vec<usize>,
     /// Scratch list of instances a smart client may call while it has ejections.
     usable: Vec<u32>,
-    /// Number of the first instance of each service, counting across services, then the
-    /// number of instances.
-    first_instance: Vec<u32>,
     /// Indices into `Topology::dependencies` of the calls each service makes, grouped by
     /// caller (see `ServiceModel::first_call`).
     call_list: Vec<u32>,
@@ -547,14 +545,10 @@ impl Engine {
         let n = topology.services.len();
         let window = Window::new(start, n, entries.len(), topology.dependencies.len());
         let router = Router::new(&topology.routing, &replicas, channels as usize);
-        let first_instance: Vec<u32> = std::iter::once(0)
-            .chain(replicas.iter().scan(0, |next, &r| {
-                *next += r;
-                Some(*next)
-            }))
-            .collect();
-        for (model, &first) in services.iter_mut().zip(&first_instance) {
+        let mut first = 0;
+        for (model, &replicas) in services.iter_mut().zip(&replicas) {
             model.first_instance = first;
+            first += replicas;
         }
         let mut engine = Engine {
             services,
@@ -568,7 +562,6 @@ impl Engine {
             router,
             cursors: vec![0; channels as usize],
             usable: Vec::new(),
-            first_instance,
             call_list,
             jobs: Slab::default(),
             calls: Slab::default(),
@@ -1087,13 +1080,16 @@ impl Engine {
     /// `instance` of `service` numbered across services, for compact events and to index
     /// `instances`.
     fn instance_number(&self, (service, instance): (usize, usize)) -> u32 {
-        self.first_instance[service] + instance as u32
+        self.services[service].first_instance + instance as u32
     }
 
     /// The instances of `service`.
     fn instances_of(&self, service: usize) -> &[Instance] {
-        let first = self.first_instance[service] as usize;
-        let end = self.first_instance[service + 1] as usize;
+        let first = self.services[service].first_instance as usize;
+        let end = self
+            .services
+            .get(service + 1)
+            .map_or(self.instances.len(), |next| next.first_instance as usize);
         &self.instances[first..end]
     }
 
@@ -1109,10 +1105,13 @@ impl Engine {
     /// The `(service, instance)` numbered `number` by [`Engine::instance_number`].
     fn numbered_instance(&self, number: u32) -> (usize, usize) {
         let service = self
-            .first_instance
-            .partition_point(|&first| first <= number)
+            .services
+            .partition_point(|model| model.first_instance <= number)
             - 1;
-        (service, (number - self.first_instance[service]) as usize)
+        (
+            service,
+            (number - self.services[service].first_instance) as usize,
+        )
     }
 
     fn handle(&mut self, event: Event) {
