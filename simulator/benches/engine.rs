@@ -4,6 +4,7 @@
 //! `cargo bench -p simulator --bench engine`; figures are recorded in docs/performance.md.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use simulator::engine::Engine;
@@ -46,10 +47,10 @@ fn event_queue(c: &mut Criterion) {
     group.finish();
 }
 
-/// Simulates `seconds` of `topology`, cuts the window (its histograms are complete then),
-/// and returns the hops executed.
-fn run(topology: &Topology, seconds: f64) -> u64 {
-    let mut engine = Engine::new(topology.clone(), 1);
+/// Simulates `seconds` of `topology` (which the engine shares, as the server's engines do),
+/// cuts the window (its histograms are complete then), and returns the hops executed.
+fn run(topology: &Arc<Topology>, seconds: f64) -> u64 {
+    let mut engine = Engine::new(Arc::clone(topology), 1);
     engine.run_until(secs(seconds));
     black_box(engine.take_window());
     engine.hops()
@@ -67,6 +68,7 @@ fn simulation(c: &mut Criterion) {
         for mode in [RoutingMode::Smart, RoutingMode::Dns, RoutingMode::Lb] {
             let mut topology = topology.clone();
             topology.routing.mode = mode;
+            let topology = Arc::new(topology);
             let hops = run(&topology, seconds);
             group.throughput(Throughput::Elements(hops));
             group.bench_function(BenchmarkId::new(name, mode.name()), |b| {

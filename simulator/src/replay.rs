@@ -9,6 +9,7 @@
 //! ones the original run cut (test: `tests/replay.rs`).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +35,8 @@ pub struct Recording {
     /// [`RECORDING_FORMAT`].
     pub format: u32,
     pub seed: u64,
-    /// The topology the run started from (time zero).
-    pub topology: Topology,
+    /// The topology the run started from (time zero); shared with the engine that runs it.
+    pub topology: Arc<Topology>,
     /// Controls in the order they were applied.
     pub controls: Vec<Control>,
     /// The simulated nanosecond the run had reached when this was taken.
@@ -79,7 +80,7 @@ pub enum Action {
 
 impl Recording {
     /// A run of `topology` from `seed` with nothing applied yet.
-    pub fn new(topology: Topology, seed: u64) -> Recording {
+    pub fn new(topology: Arc<Topology>, seed: u64) -> Recording {
         Recording {
             format: RECORDING_FORMAT,
             seed,
@@ -147,7 +148,7 @@ impl Recording {
     /// The topology as drawn from each simulated nanosecond on: `(from_ns, topology)`, the
     /// first from zero; a new one at each change of topology, routing mode or layout.
     pub fn epochs(&self) -> Vec<(Nanos, Topology)> {
-        let mut epochs = vec![(0, self.topology.clone())];
+        let mut epochs = vec![(0, Topology::clone(&self.topology))];
         for control in &self.controls {
             let mut topology = epochs.last().expect("starts with one").1.clone();
             match &control.action {
@@ -312,7 +313,7 @@ pub struct Replay {
 /// Simulates the whole recorded run again: as long as the run itself took to simulate.
 pub fn replay(recording: &Recording, capacity: usize) -> Result<Replay, ReplayError> {
     recording.check()?;
-    let mut engine = Engine::new(recording.topology.clone(), recording.seed);
+    let mut engine = Engine::new(Arc::clone(&recording.topology), recording.seed);
     let mut frames = Frames::new(capacity);
     for (k, control) in recording.controls.iter().enumerate() {
         run_framed(&mut engine, &mut frames, control.at_ns);

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// A whole topology: services, the calls between them, and how calls find instances.
@@ -344,7 +345,7 @@ impl Topology {
     }
 
     /// Each service's index in `services`, by name.
-    pub fn index_by_name(&self) -> HashMap<&str, usize> {
+    pub fn index_by_name(&self) -> FxHashMap<&str, usize> {
         self.services
             .iter()
             .enumerate()

@@ -16,6 +16,7 @@ mod routing;
 mod view;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
@@ -366,11 +367,10 @@ enum Route {
 
 /// The simulation of one topology from one seed.
 pub struct Engine {
-    topology: Topology,
+    /// Shared with the recording until changed (layout, routing mode).
+    topology: Arc<Topology>,
     services: Vec<ServiceModel>,
     dependencies: Vec<DependencyModel>,
-    /// The zone of each instance of each service.
-    zones: Vec<Vec<String>>,
     entries: Vec<usize>,
     /// Every instance, numbered across services (see `Engine::instance_number`): one
     /// vector, one lookup.
@@ -411,8 +411,8 @@ pub struct Engine {
 
 impl Engine {
     /// Starts a simulation of `topology` (already validated) at time zero.
-    pub fn new(topology: Topology, seed: u64) -> Engine {
-        Engine::starting_at(topology, seed, 0)
+    pub fn new(topology: impl Into<Arc<Topology>>, seed: u64) -> Engine {
+        Engine::starting_at(topology.into(), seed, 0)
     }
 
     /// The run so far: its seed, starting topology and every control applied, with when.
@@ -437,8 +437,8 @@ impl Engine {
     }
 
     /// An engine whose clock starts at `start` rather than zero.
-    fn starting_at(topology: Topology, seed: u64, start: Nanos) -> Engine {
-        let recording = Recording::new(topology.clone(), seed);
+    fn starting_at(topology: Arc<Topology>, seed: u64, start: Nanos) -> Engine {
+        let recording = Recording::new(Arc::clone(&topology), seed);
         let index = topology.index_by_name();
         let mut services: Vec<ServiceModel> = topology
             .services
@@ -459,11 +459,6 @@ impl Engine {
             .collect();
         let entries: Vec<usize> = (0..services.len())
             .filter(|&i| topology.services[i].is_entry())
-            .collect();
-        let zones = topology
-            .services
-            .iter()
-            .map(|s| (1..=s.replicas).map(|k| s.zone_of(k).to_string()).collect())
             .collect();
         let mut calls: Vec<Vec<u32>> = vec![Vec::new(); services.len()];
         // Services that call each other in a cycle share a strongly connected component.
@@ -553,7 +548,6 @@ impl Engine {
         let mut engine = Engine {
             services,
             dependencies,
-            zones,
             instances,
             terms,
             components: [InstanceFaults::default(); 3],
@@ -606,7 +600,7 @@ impl Engine {
         self.record(Action::Layout {
             layout: layout.clone(),
         });
-        self.topology.layout = layout;
+        Arc::make_mut(&mut self.topology).layout = layout;
     }
 
     /// Current simulated time.
@@ -644,7 +638,7 @@ impl Engine {
         if mode != self.mode {
             self.record(Action::RoutingMode { mode });
             self.mode = mode;
-            self.topology.routing.mode = mode;
+            Arc::make_mut(&mut self.topology).routing.mode = mode;
             self.router.forget_clients();
             self.cursors.fill(0);
         }
@@ -659,7 +653,7 @@ impl Engine {
             topology: Box::new(topology.clone()),
         });
         let seed = self.rng.random::<u64>();
-        let mut next = Engine::starting_at(topology, seed, self.now);
+        let mut next = Engine::starting_at(Arc::new(topology), seed, self.now);
         // Services that survive under the same name keep what the checker and the registry
         // knew about their instances.
         for (old, service) in self.topology.services.iter().enumerate() {
@@ -956,10 +950,10 @@ impl Engine {
                 }
             }
             if let Some(zone) = &fault.zone {
-                for (s, zones) in self.zones.iter().enumerate() {
-                    for (i, z) in zones.iter().enumerate() {
-                        if z == zone {
-                            targets.push((s, i));
+                for (s, service) in self.topology.services.iter().enumerate() {
+                    for k in 1..=service.replicas {
+                        if service.zone_of(k) == zone {
+                            targets.push((s, k as usize - 1));
                         }
                     }
                 }
