@@ -269,6 +269,30 @@ pub fn Graph() -> impl IntoView {
             h,
         ]));
     };
+    // The canvas renderer: the topology indexed once per snapshot (or drag), hit tests
+    // against it, and one paint per animation frame when anything shown changes.
+    let scene = Memo::new(move |_| {
+        if !use_canvas.get() {
+            return canvas::Scene::default();
+        }
+        live.snapshot.with(|s| {
+            s.as_ref()
+                .map(|s| {
+                    positions.with(|p| {
+                        live.analysis
+                            .with(|a| canvas::Scene::build(s, p, a.as_ref()))
+                    })
+                })
+                .unwrap_or_default()
+        })
+    });
+    let hit_at = move |client: (f64, f64)| -> Option<canvas::Hit> {
+        let (x, y, scale) = to_layout(client, view.get_untracked())?;
+        let component = positions
+            .with_untracked(|p| (!p.is_empty()).then(|| component_position(p.values())))
+            .map(|at| (component_of(mode.get_untracked()).0, at));
+        scene.with_untracked(|s| s.hit(x, y, scale, component))
+    };
     // The loose end of a link being drawn from a card's handle.
     let loose_end = RwSignal::new(None::<(String, [f64; 2])>);
     let start_drag = move |name: String, event: web_sys::PointerEvent, connecting: bool| {
@@ -368,11 +392,21 @@ pub fn Graph() -> impl IntoView {
             }
         }
     };
+    // The service a link being drawn is dropped on: a card (not the routing component).
+    let drop_target = move |event: &web_sys::PointerEvent| {
+        if !use_canvas.get_untracked() {
+            return card_at(event.client_x(), event.client_y());
+        }
+        let client = (f64::from(event.client_x()), f64::from(event.client_y()));
+        let (x, y, scale) = to_layout(client, view.get_untracked())?;
+        let hit = scene.with_untracked(|s| s.hit(x, y, scale, None))?;
+        hit.service().map(str::to_string)
+    };
     let on_up = move |event: web_sys::PointerEvent| {
         if let Some((from, Gesture::Connect)) = gesture.get_value() {
             gesture.set_value(None);
             loose_end.set(None);
-            if let Some(to) = card_at(event.client_x(), event.client_y()) {
+            if let Some(to) = drop_target(&event) {
                 editor::connect(live, edits, from, to);
             }
             return;
@@ -446,44 +480,11 @@ pub fn Graph() -> impl IntoView {
     };
     provide_context(SearchMatches(matches));
     provide_context(DragStart(StoredValue::new(Box::new(start_drag))));
-    // The canvas renderer: the topology indexed once per snapshot (or drag), hit tests
-    // against it, and one paint per animation frame when anything shown changes.
-    let scene = Memo::new(move |_| {
-        if !use_canvas.get() {
-            return canvas::Scene::default();
-        }
-        live.snapshot.with(|s| {
-            s.as_ref()
-                .map(|s| {
-                    positions.with(|p| {
-                        live.analysis
-                            .with(|a| canvas::Scene::build(s, p, a.as_ref()))
-                    })
-                })
-                .unwrap_or_default()
-        })
-    });
-    let hit_at = move |client: (f64, f64)| -> Option<canvas::Hit> {
-        let (x, y, scale) = to_layout(client, view.get_untracked())?;
-        let component = positions
-            .with_untracked(|p| (!p.is_empty()).then(|| component_position(p.values())))
-            .map(|at| (component_of(mode.get_untracked()).0, at));
-        scene.with_untracked(|s| s.hit(x, y, scale, component))
-    };
     let hovered = RwSignal::new(None::<canvas::Hit>);
-    let hovered_service = Memo::new(move |_| match hovered.get() {
-        Some(canvas::Hit::Service(name)) => Some(name),
-        _ => None,
-    });
     // Where the tooltip goes: the pointer, in pixels from the graph's corner.
     let hover_at = RwSignal::new((0.0, 0.0));
     canvas::keep_painted(
-        canvas_ref,
-        use_canvas,
-        scene,
-        view,
-        matches,
-        hovered_service,
+        canvas_ref, use_canvas, scene, view, matches, hovered, loose_end,
     );
     let tooltip = move || {
         let text = match hovered.get()? {
@@ -502,6 +503,9 @@ pub fn Graph() -> impl IntoView {
                         })
                     })
                 }
+            }
+            canvas::Hit::Port(name) => {
+                format!("Drag onto another service to make {name} call it")
             }
             canvas::Hit::Link(from, to) => live
                 .tick
@@ -531,6 +535,7 @@ pub fn Graph() -> impl IntoView {
                 data-links=move || scene.with(canvas::Scene::link_count)
                 class="graph graph-canvas"
                 class:pointing=move || hovered.with(Option::is_some)
+                class:on-port=move || hovered.with(|h| matches!(h, Some(canvas::Hit::Port(_))))
                 node_ref=canvas_ref
                 on:pointerdown=move |event: web_sys::PointerEvent| {
                     if event.button() != 0 {
@@ -539,6 +544,7 @@ pub fn Graph() -> impl IntoView {
                     hovered.set(None);
                     match hit_at(client(&event)) {
                         Some(canvas::Hit::Service(name)) => start_drag(name, event, false),
+                        Some(canvas::Hit::Port(name)) => start_drag(name, event, true),
                         _ => on_down(event),
                     }
                 }
@@ -557,7 +563,10 @@ pub fn Graph() -> impl IntoView {
                     }
                 }
                 on:pointerup=on_up
-                on:pointercancel=move |_| gesture.set_value(None)
+                on:pointercancel=move |_| {
+                    gesture.set_value(None);
+                    loose_end.set(None);
+                }
                 on:pointerleave=move |_| hovered.set(None)
                 on:dblclick=move |event: web_sys::MouseEvent| {
                     let at = client(&event);
@@ -576,7 +585,7 @@ pub fn Graph() -> impl IntoView {
                         return;
                     }
                     match hit_at(client(&event)) {
-                        Some(canvas::Hit::Service(name)) => {
+                        Some(canvas::Hit::Service(name) | canvas::Hit::Port(name)) => {
                             live.selected_edge.set(None);
                             live.selected.set(Some(name));
                         }

@@ -59,8 +59,24 @@ struct SceneLink {
 pub enum Hit {
     /// A service, or the routing component (`dns`, `lb`, `registry`).
     Service(String),
+    /// A service's port, the handle at the middle of its card's right side: dragged onto
+    /// another service, it makes this one call that one.
+    Port(String),
     Link(String, String),
 }
+
+impl Hit {
+    /// The service hit, on its card or on its port.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Hit::Service(name) | Hit::Port(name) => Some(name),
+            Hit::Link(..) => None,
+        }
+    }
+}
+
+/// A port's radius, as the SVG renderer draws it (layout units).
+const PORT_RADIUS: f64 = 6.0;
 
 impl Scene {
     pub fn build(snapshot: &Snapshot, positions: &Positions, analysis: Option<&Analysis>) -> Scene {
@@ -148,6 +164,18 @@ impl Scene {
             .map(|(i, _)| i)
     }
 
+    /// The service whose port is at the layout point `(x, y)`, within a few pixels; none
+    /// while cards are too small to show ports.
+    fn port_at(&self, x: f64, y: f64, scale: f64) -> Option<usize> {
+        if NODE_WIDTH / scale < BLOCKS_BELOW_PX {
+            return None;
+        }
+        let reach = PORT_RADIUS + 3.0 * scale;
+        self.position
+            .iter()
+            .rposition(|[px, py]| (x - px - NODE_WIDTH / 2.0).hypot(y - py) <= reach)
+    }
+
     /// The link passing nearest the layout point `(x, y)`, within a few pixels.
     fn link_at(&self, x: f64, y: f64, scale: f64) -> Option<usize> {
         let reach = (5.0 * scale).max(6.0);
@@ -165,8 +193,8 @@ impl Scene {
         best.map(|(i, _)| i)
     }
 
-    /// What is at the layout point `(x, y)`: a service (or the routing component at
-    /// `component`), else a link.
+    /// What is at the layout point `(x, y)`: the routing component at `component`, a
+    /// service's port, a service, else a link.
     pub fn hit(
         &self,
         x: f64,
@@ -179,6 +207,9 @@ impl Scene {
             && (y - cy).abs() <= NODE_HEIGHT / 2.0
         {
             return Some(Hit::Service(name.to_string()));
+        }
+        if let Some(i) = self.port_at(x, y, scale) {
+            return Some(Hit::Port(self.names[i].clone()));
         }
         if let Some(i) = self.service_at(x, y, scale) {
             return Some(Hit::Service(self.names[i].clone()));
@@ -233,6 +264,10 @@ pub struct Frame<'a> {
     /// The services a search matches (`None`: no search).
     pub matches: Option<&'a [String]>,
     pub hovered: Option<&'a str>,
+    /// Whether the pointer is on the hovered service's port.
+    pub on_port: bool,
+    /// A link being drawn from a service's port: the service and the loose end.
+    pub loose_link: Option<(&'a str, [f64; 2])>,
     /// The routing component: name, label, position.
     pub component: Option<(&'static str, &'static str, [f64; 2])>,
 }
@@ -748,6 +783,64 @@ impl Painter<'_> {
         if let Some(&i) = frame.selected.and_then(|n| scene.index.get(n)) {
             ring(i, &palette.accent, 2.5);
         }
+        if card_px >= BLOCKS_BELOW_PX {
+            self.ports_and_loose_link();
+        }
+    }
+
+    /// The ports of the hovered and the selected service, and the link being drawn from one,
+    /// as the SVG renderer shows them.
+    fn ports_and_loose_link(&self) {
+        let Painter {
+            ctx,
+            scene,
+            frame,
+            palette,
+            ..
+        } = *self;
+        let port_of = |name: &str| {
+            let &i = scene.index.get(name)?;
+            let [x, y] = scene.position[i];
+            Some([x + NODE_WIDTH / 2.0, y])
+        };
+        if let Some((from, end)) = frame.loose_link
+            && let Some(start) = port_of(from)
+        {
+            ctx.set_stroke_style_str(&palette.accent);
+            ctx.set_fill_style_str(&palette.accent);
+            ctx.set_line_width(2.0);
+            let _ = ctx.set_line_dash(&dash_array(&[5.0, 4.0]));
+            ctx.begin_path();
+            ctx.move_to(start[0], start[1]);
+            ctx.line_to(end[0], end[1]);
+            ctx.stroke();
+            let _ = ctx.set_line_dash(&dash_array(&[]));
+            ctx.begin_path();
+            arrowhead(ctx, start, end);
+            ctx.fill();
+        }
+        let mut shown: Vec<(&str, bool)> = Vec::new();
+        if let Some(name) = frame.selected {
+            shown.push((name, false));
+        }
+        if let Some(name) = frame.hovered {
+            shown.push((name, frame.on_port));
+        }
+        if let Some((name, _)) = frame.loose_link {
+            shown.push((name, true));
+        }
+        for (name, hot) in shown {
+            let Some([x, y]) = port_of(name) else {
+                continue;
+            };
+            ctx.begin_path();
+            let _ = ctx.arc(x, y, PORT_RADIUS, 0.0, std::f64::consts::TAU);
+            ctx.set_fill_style_str(if hot { &palette.accent } else { &palette.card });
+            ctx.fill();
+            ctx.set_stroke_style_str(if hot { &palette.accent } else { &palette.muted });
+            ctx.set_line_width(1.5);
+            ctx.stroke();
+        }
     }
 
     /// One service card, as the SVG renderer draws it, with its text once it is legible.
@@ -897,7 +990,8 @@ pub fn keep_painted(
     scene: Memo<Scene>,
     view: Memo<[f64; 4]>,
     matches: Memo<Option<Vec<String>>>,
-    hovered: Memo<Option<String>>,
+    hovered: RwSignal<Option<Hit>>,
+    loose_end: RwSignal<Option<(String, [f64; 2])>>,
 ) {
     let live = expect_context::<Live>();
     let resized = Trigger::new();
@@ -915,6 +1009,7 @@ pub fn keep_painted(
         view.track();
         matches.track();
         hovered.track();
+        loose_end.track();
         resized.track();
         if canvas.get().is_none() || pending.get_value() {
             return;
@@ -933,6 +1028,7 @@ pub fn keep_painted(
             let selected = live.selected.get_untracked();
             let selected_edge = live.selected_edge.get_untracked();
             let hovered = hovered.get_untracked();
+            let loose_end = loose_end.get_untracked();
             scene.with_untracked(|scene| {
                 matches.with_untracked(|matches| {
                     live.tick.with_untracked(|tick| {
@@ -943,7 +1039,9 @@ pub fn keep_painted(
                                 .as_ref()
                                 .map(|(a, b)| (a.as_str(), b.as_str())),
                             matches: matches.as_deref(),
-                            hovered: hovered.as_deref(),
+                            hovered: hovered.as_ref().and_then(Hit::service),
+                            on_port: matches!(hovered, Some(Hit::Port(_))),
+                            loose_link: loose_end.as_ref().map(|(from, end)| (from.as_str(), *end)),
                             component: (!scene.position.is_empty())
                                 .then(|| (name, label, component_position(&scene.position))),
                         };
