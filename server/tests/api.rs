@@ -65,11 +65,41 @@ async fn call_with(
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.unwrap_or_default().to_string()))
         .unwrap();
+    let reply = fetch(router, request).await;
+    let value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    (reply.status, value)
+}
+
+/// A response as the tests look at it: its status, headers and whole body.
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8(self.body.to_vec()).unwrap()
+    }
+}
+
+async fn fetch(router: &Router, request: Request<Body>) -> Reply {
     let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, value)
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// `GET uri` with no body.
+async fn get(router: &Router, uri: &str) -> Reply {
+    fetch(
+        router,
+        Request::builder().uri(uri).body(Body::empty()).unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -90,32 +120,21 @@ async fn topology_is_the_live_one_in_the_file_format() {
 #[tokio::test]
 async fn topology_exports_as_json_or_yaml_files() {
     let router = router(None);
-    let request = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
-    let response = router
-        .clone()
-        .oneshot(request("/api/topology?format=yaml"))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/yaml");
+    let reply = get(&router, "/api/topology?format=yaml").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/yaml");
     assert_eq!(
-        response.headers()[header::CONTENT_DISPOSITION],
+        reply.headers[header::CONTENT_DISPOSITION],
         "inline; filename=\"shop.yaml\""
     );
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let yaml = String::from_utf8(bytes.to_vec()).unwrap();
     assert_eq!(
-        simulator::Topology::from_yaml(&yaml).unwrap(),
+        simulator::Topology::from_yaml(&reply.text()).unwrap(),
         templates::demo()
     );
 
-    let response = router
-        .clone()
-        .oneshot(request("/api/topology?format=json&download=true"))
-        .await
-        .unwrap();
+    let reply = get(&router, "/api/topology?format=json&download=true").await;
     assert_eq!(
-        response.headers()[header::CONTENT_DISPOSITION],
+        reply.headers[header::CONTENT_DISPOSITION],
         "attachment; filename=\"shop.json\""
     );
     let (status, error) = call(&router, "GET", "/api/topology?format=xml", None).await;
@@ -315,16 +334,10 @@ async fn with_a_token_changes_need_it_and_reads_do_not() {
 
 #[tokio::test]
 async fn dashboard_missing_is_explained() {
-    let request = Request::builder().uri("/").body(Body::empty()).unwrap();
-    let response = router(None).oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(
-        response
-            .headers()
-            .contains_key(header::CONTENT_SECURITY_POLICY)
-    );
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    assert!(String::from_utf8_lossy(&bytes).contains("not built"));
+    let reply = get(&router(None), "/").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(reply.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    assert!(reply.text().contains("not built"));
 }
 
 /// The built dashboard goes out gzipped when the browser accepts it; its hashed files may be
@@ -338,42 +351,33 @@ async fn the_dashboard_is_served_compressed_and_cached_by_hash() {
     let module = vec![0u8; 100_000];
     std::fs::write(dist.join("app-0123456789abcdef_bg.wasm"), &module).unwrap();
     let router = app(demo_state(None), Some(&dist));
-    let get = |uri: &str| {
-        Request::builder()
+    let gzipped = |uri: &str| {
+        let request = Request::builder()
             .uri(uri)
             .header(header::ACCEPT_ENCODING, "gzip")
             .body(Body::empty())
-            .unwrap()
+            .unwrap();
+        fetch(&router, request)
     };
 
-    let response = router
-        .clone()
-        .oneshot(get("/app-0123456789abcdef_bg.wasm"))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    let reply = gzipped("/app-0123456789abcdef_bg.wasm").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[header::CONTENT_ENCODING], "gzip");
     assert_eq!(
-        response.headers()[header::CACHE_CONTROL],
+        reply.headers[header::CACHE_CONTROL],
         "public, max-age=31536000, immutable"
     );
-    let sent = response.into_body().collect().await.unwrap().to_bytes();
-    assert!(sent.len() < module.len() / 10, "{} bytes sent", sent.len());
+    let sent = reply.body.len();
+    assert!(sent < module.len() / 10, "{sent} bytes sent");
 
     for uri in ["/", "/compare"] {
-        let response = router.clone().oneshot(get(uri)).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{uri}");
-        assert_eq!(
-            response.headers()[header::CACHE_CONTROL],
-            "no-cache",
-            "{uri}"
-        );
+        let reply = gzipped(uri).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}");
+        assert_eq!(reply.headers[header::CACHE_CONTROL], "no-cache", "{uri}");
     }
-    let plain = Request::builder().uri("/").body(Body::empty()).unwrap();
-    let response = router.oneshot(plain).await.unwrap();
-    assert!(!response.headers().contains_key(header::CONTENT_ENCODING));
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(bytes, page.as_bytes());
+    let reply = get(&router, "/").await;
+    assert!(!reply.headers.contains_key(header::CONTENT_ENCODING));
+    assert_eq!(reply.body, page.as_bytes());
     std::fs::remove_dir_all(&dist).unwrap();
 }
 
@@ -472,13 +476,10 @@ async fn topologies_can_be_sent_as_yaml() {
     let request = Request::builder()
         .method("PUT")
         .uri("/api/topology")
-        .header(header::CONTENT_TYPE, "application/yaml");
-    let response = router
-        .clone()
-        .oneshot(request.body(Body::from(yaml)).unwrap())
-        .await
+        .header(header::CONTENT_TYPE, "application/yaml")
+        .body(Body::from(yaml))
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(fetch(&router, request).await.status, StatusCode::OK);
     let (_, live) = call(&router, "GET", "/api/topology", None).await;
     assert_eq!(live["name"], "tiny");
 }
@@ -996,30 +997,14 @@ async fn bad_saves_change_nothing() {
 async fn metrics_are_in_the_prometheus_text_format() {
     let router = router(None);
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let request = Request::builder()
-        .uri("/metrics")
-        .body(Body::empty())
-        .unwrap();
-    let response = router.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response.headers()[header::CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let reply = get(&router, "/metrics").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let content_type = reply.headers[header::CONTENT_TYPE].to_str().unwrap();
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
     );
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = reply.text();
     for expected in [
         "# TYPE blastradius_service_requests_per_second gauge",
         "blastradius_service_instances_up{service=\"cart\"} 2",
@@ -1194,18 +1179,13 @@ async fn the_resilience_report_comes_as_json_or_markdown() {
         report["worst_kill"]["summary"].as_object().unwrap().len(),
         3
     );
-    let request = Request::builder()
-        .uri("/api/report?format=markdown&download=true")
-        .body(Body::empty())
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let reply = get(&router, "/api/report?format=markdown&download=true").await;
+    assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
-        response.headers()[header::CONTENT_DISPOSITION],
+        reply.headers[header::CONTENT_DISPOSITION],
         "attachment; filename=\"shop-resilience.md\""
     );
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let markdown = String::from_utf8(bytes.to_vec()).unwrap();
+    let markdown = reply.text();
     assert!(
         markdown.starts_with("# Resilience report: shop"),
         "{markdown}"
