@@ -1154,3 +1154,43 @@ pub fn mini_hit(
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(name, _)| name.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two cards side by side, `a` calling nothing yet.
+    fn two_cards() -> Scene {
+        let names = vec!["a".to_string(), "b".to_string()];
+        Scene {
+            index: names.iter().cloned().zip(0..).collect(),
+            names,
+            position: vec![[0.0, 0.0], [400.0, 0.0]],
+            entry: vec![true, false],
+            spof: vec![false, false],
+            ..Scene::default()
+        }
+    }
+
+    #[test]
+    fn a_port_is_hit_on_the_right_side_of_a_card_in_full() {
+        let scene = two_cards();
+        let port = NODE_WIDTH / 2.0;
+        let at = |x: f64, y: f64, scale: f64| scene.hit(x, y, scale, None);
+        // On the port, and just outside the card on its far half.
+        assert_eq!(at(port, 0.0, 1.0), Some(Hit::Port("a".into())));
+        assert_eq!(at(port + 7.0, 2.0, 1.0), Some(Hit::Port("a".into())));
+        // Inside the card, away from the port: the card.
+        assert_eq!(at(port - 20.0, 0.0, 1.0), Some(Hit::Service("a".into())));
+        assert_eq!(at(port, -25.0, 1.0), Some(Hit::Service("a".into())));
+        // Past the port's reach: nothing; on the other card, that one.
+        assert_eq!(at(port + 20.0, 0.0, 1.0), None);
+        assert_eq!(at(400.0, 0.0, 1.0), Some(Hit::Service("b".into())));
+        // Zoomed out until cards are blocks of colour: no ports, only cards.
+        let blocks = NODE_WIDTH / (BLOCKS_BELOW_PX - 1.0);
+        assert_eq!(at(port, 0.0, blocks), Some(Hit::Service("a".into())));
+        // Either way the hit names its service.
+        assert_eq!(Hit::Port("a".into()).service(), Some("a"));
+        assert_eq!(Hit::Link("a".into(), "b".into()).service(), None);
+    }
+}
