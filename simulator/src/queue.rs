@@ -183,7 +183,7 @@ impl<E: Copy> EventQueue<E> {
         self.front_mask = 0;
         let (below, from) = self.buckets.split_at_mut(b);
         let mut occupied = self.occupied & !(1 << b);
-        for (time, event) in from[0].drain(..) {
+        for &(time, event) in from[0].iter() {
             if time == earliest {
                 self.front.push((time, event));
             } else {
@@ -192,6 +192,7 @@ impl<E: Copy> EventQueue<E> {
                 occupied |= 1 << lower;
             }
         }
+        from[0].clear();
         self.occupied = occupied;
         self.front.reverse(); // the first to come pops first
         true
