@@ -27,10 +27,18 @@ impl Latencies {
     /// Records a latency in whole microseconds (at least 1).
     #[inline]
     fn record_micros(&mut self, micros: u64) {
+        self.record_all_micros([micros]);
+    }
+
+    /// Records latencies in whole microseconds (each at least 1).
+    #[inline]
+    fn record_all_micros(&mut self, micros: impl IntoIterator<Item = u64>) {
         let histogram = self.0.get_or_insert_with(new_histogram);
-        // `record` grows an auto-resizing histogram; `saturating_record` would clamp.
-        if histogram.record(micros).is_err() {
-            histogram.saturating_record(micros);
+        for micros in micros {
+            // `record` grows an auto-resizing histogram; `saturating_record` would clamp.
+            if histogram.record(micros).is_err() {
+                histogram.saturating_record(micros);
+            }
         }
     }
 
@@ -171,8 +179,15 @@ impl LatencyLog {
             self.grouped[*at as usize] = record;
             *at += 1;
         }
-        for &(slot, micros) in &self.grouped {
-            window.latencies(slot).record_micros(u64::from(micros));
+        // Each slot's start has moved to its end: a histogram is looked up once per group.
+        let mut begin = 0;
+        for (slot, &end) in self.starts.iter().enumerate() {
+            let group = &self.grouped[begin..end as usize];
+            if !group.is_empty() {
+                let micros = group.iter().map(|&(_, micros)| u64::from(micros));
+                window.latencies(slot as u32).record_all_micros(micros);
+            }
+            begin = end as usize;
         }
         self.records.clear();
     }
