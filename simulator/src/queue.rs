@@ -318,6 +318,16 @@ impl<E: Copy> Schedule<E> {
 mod tests {
     use super::*;
 
+    /// Cheap, reproducible pseudo-random numbers (xorshift64) for the randomized tests.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     #[test]
     fn lanes_and_queue_come_out_in_time_order() {
         let mut schedule = Schedule::default();
@@ -368,13 +378,7 @@ mod tests {
     /// simulation does them (never before the last pop).
     #[test]
     fn matches_a_stable_sort_under_interleaved_pushes() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         let mut queue = EventQueue::default();
         let mut reference: Vec<(Nanos, u64)> = Vec::new();
         let mut now = 0;
@@ -383,7 +387,7 @@ mod tests {
             let time = now + (next() % 64) * (1 << (next() % 20));
             queue.push(time, id);
             reference.push((time, id));
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 reference.sort_by_key(|&(t, id)| (t, id));
                 let expected = reference.remove(0);
                 assert_eq!(queue.pop(), Some(expected));
@@ -401,13 +405,7 @@ mod tests {
     /// controls: events at the stop, soon after, far ahead, and many on a few times.
     #[test]
     fn matches_a_stable_sort_with_the_clock_stopping_between_events() {
-        let mut state = 0x853C_49E6_748F_EA9Bu64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x853C_49E6_748F_EA9Bu64);
         let mut queue = EventQueue::default();
         let mut reference: Vec<(Nanos, u64)> = Vec::new();
         let (mut now, mut popped, mut expected) = (0, Vec::new(), Vec::new());
@@ -421,7 +419,7 @@ mod tests {
             };
             queue.push(time, id);
             reference.push((time, id));
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 let until = now + next() % (1 << (next() % 28));
                 reference.sort_by_key(|&(t, id)| (t, id));
                 let due = reference.partition_point(|&(t, _)| t <= until);
@@ -477,7 +475,7 @@ mod tests {
 
     #[test]
     fn rounding_to_nanos_is_rounding() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let mut samples = vec![
             0.0,
             0.5,
@@ -491,9 +489,7 @@ mod tests {
             1e30,
         ];
         for _ in 0..10_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = next();
             let scale = 10f64.powi((state % 18) as i32);
             samples.push((state >> 11) as f64 / (1u64 << 53) as f64 * scale);
         }
