@@ -40,6 +40,21 @@ test('the compare view shows how much the routing design changes the damage of a
   await expect.poll(async () => (await request.get('/api/compare')).status()).toBe(404);
 });
 
+test('on a narrow screen the compare view ends before the side panel starts', async ({ page }) => {
+  await page.setViewportSize({ width: 420, height: 900 });
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  await dashboard.screen('compare');
+  await expect(page.locator('.compare-table')).toBeVisible();
+  // Stacked, its graphs, chart and table are taller than the screen: they must push the
+  // side panel down, not run over it.
+  const compare = (await page.getByTestId('compare').boundingBox())!;
+  const table = (await page.locator('.compare-table').boundingBox())!;
+  const side = (await page.locator('.side').boundingBox())!;
+  expect(table.y + table.height).toBeLessThanOrEqual(compare.y + compare.height + 1);
+  expect(side.y).toBeGreaterThanOrEqual(compare.y + compare.height - 1);
+});
+
 test('a kill shows the predicted blast radius beside the observed one', async ({ page }) => {
   const dashboard = new Dashboard(page);
   await dashboard.open();
