@@ -1,7 +1,7 @@
 //! The event queue of a discrete-event simulation, whose clock never goes back: a radix
-//! heap for events at arbitrary times, and FIFO lanes for events a fixed delay ahead.
-//! Events at equal times pop in the order they reached the queue, so every run with the
-//! same seed is reproducible.
+//! heap for events at arbitrary times, and FIFO lines and lanes for events a fixed delay
+//! ahead. Events at equal times pop in a fixed order (see [`Schedule`]), so every run with
+//! the same seed is reproducible.
 
 use std::collections::VecDeque;
 
@@ -128,16 +128,26 @@ impl<E: Copy> EventQueue<E> {
     /// Like [`EventQueue::pop`], if the earliest pending event is at `until` or before.
     #[inline]
     pub fn pop_until(&mut self, until: Nanos) -> Option<(Nanos, E)> {
+        self.peek_until(until)?;
+        Some(self.pop_ready())
+    }
+
+    /// Removes and returns the earliest pending event, readied by [`EventQueue::peek_until`].
+    #[inline(always)]
+    fn pop_ready(&mut self) -> (Nanos, E) {
+        self.len -= 1;
+        self.front.pop().expect("readied by peek_until")
+    }
+
+    /// The time of the earliest pending event if it is at `until` or before. Readies it to
+    /// pop, but moves no base past `until` (events may still be pushed from then on).
+    #[inline(always)]
+    pub fn peek_until(&mut self, until: Nanos) -> Option<Nanos> {
         if self.front.is_empty() && !self.refill(until) {
             return None;
         }
-        let (time, event) = *self.front.last().expect("refilled");
-        if time > until {
-            return None;
-        }
-        self.front.pop();
-        self.len -= 1;
-        Some((time, event))
+        let time = self.front.last().expect("refilled").0;
+        (time <= until).then_some(time)
     }
 
     /// Makes the lowest non-empty bucket the front (splitting it first if large); false if
@@ -220,17 +230,44 @@ enum Slot<E> {
     LaneFront(u32),
 }
 
-/// Every pending event of a simulation, in an [`EventQueue`]. Events pushed a fixed delay
-/// ahead with [`Schedule::push_after`] come in time order for each delay, so each delay is
-/// a FIFO lane and only its front waits in the queue. The engine sends timeouts that way:
-/// most are obsolete (their call was answered) by the time they come up, and a lane drops
-/// them in bulk without ever ordering them.
+/// Every pending event of a simulation. Events sent a fixed delay ahead come in time order
+/// for each delay, so they need no ordering among themselves, only against the rest:
+///
+/// - *Delay lines* ([`Schedule::push_delayed`]): FIFO queues, one per delay (up to
+///   [`MAX_LINES`]), whose earliest front is compared with the [`EventQueue`] at each pop.
+///   The engine sends arrivals and answers that way (a link's latency): two thirds of its
+///   events never enter the radix heap, which then holds a third as many near events to
+///   sort and split.
+/// - *Lanes* ([`Schedule::push_after`]): FIFO queues whose fronts wait in the
+///   [`EventQueue`]. The engine sends timeouts that way: most are obsolete (their call was
+///   answered) by the time they come up, and a lane drops them in bulk without ever
+///   ordering them.
+///
+/// Order on equal times: delay lines first, the line made first before the others; then
+/// the queue, FIFO. Each line is FIFO.
 pub struct Schedule<E> {
     queue: EventQueue<Slot<E>>,
     /// The delay of each lane.
     delays: Vec<Nanos>,
     lanes: Vec<VecDeque<(Nanos, E)>>,
+    lines: Vec<DelayLine<E>>,
+    /// The time and index of the earliest line front ([`NO_LINE`] when every line is
+    /// empty): the smallest `(time, index)`.
+    next_line: (Nanos, usize),
 }
+
+/// Events `delay` after they were sent, in the order sent.
+struct DelayLine<E> {
+    delay: Nanos,
+    events: VecDeque<(Nanos, E)>,
+}
+
+/// At most this many delay lines (each pop looks at every line's front); events of other
+/// delays go through the queue.
+pub const MAX_LINES: usize = 8;
+
+/// `Schedule::next_line` when every line is empty: after any front.
+const NO_LINE: (Nanos, usize) = (Nanos::MAX, usize::MAX);
 
 impl<E> Default for Schedule<E> {
     fn default() -> Self {
@@ -238,6 +275,8 @@ impl<E> Default for Schedule<E> {
             queue: EventQueue::default(),
             delays: Vec::new(),
             lanes: Vec::new(),
+            lines: Vec::new(),
+            next_line: NO_LINE,
         }
     }
 }
@@ -281,9 +320,55 @@ impl<E: Copy> Schedule<E> {
         self.push_on(lane, now, event);
     }
 
+    /// Schedules `event` at `now + delay` on the delay line of `delay` (made on first use,
+    /// up to [`MAX_LINES`]; past them, in the queue). `now` must not go back in time
+    /// between pushes, and `now + delay` must be before `Nanos::MAX`. O(1) amortised, plus
+    /// a look at each line.
+    #[inline(always)]
+    pub fn push_delayed(&mut self, now: Nanos, delay: Nanos, event: E) {
+        let at = now + delay;
+        debug_assert!(at < Nanos::MAX, "the schedule keeps Nanos::MAX for no line");
+        let line = match self.lines.iter().position(|line| line.delay == delay) {
+            Some(line) => line,
+            None if self.lines.len() < MAX_LINES => {
+                self.lines.push(DelayLine {
+                    delay,
+                    events: VecDeque::new(),
+                });
+                self.lines.len() - 1
+            }
+            None => return self.push_at(at, event),
+        };
+        let events = &mut self.lines[line].events;
+        debug_assert!(events.back().is_none_or(|(t, _)| *t <= at));
+        if events.is_empty() && (at, line) < self.next_line {
+            self.next_line = (at, line);
+        }
+        events.push_back((at, event));
+    }
+
+    /// Finds the earliest line front again, after one was taken.
+    #[inline(always)]
+    fn find_next_line(&mut self) {
+        let mut next = NO_LINE;
+        for (index, line) in self.lines.iter().enumerate() {
+            // Strictly earlier: on equal times the line made first stays.
+            if let Some(&(time, _)) = line.events.front()
+                && time < next.0
+            {
+                next = (time, index);
+            }
+        }
+        self.next_line = next;
+    }
+
     /// The time of the earliest pending event, as [`EventQueue::peek_time`].
     pub fn peek_time(&self) -> Option<Nanos> {
-        self.queue.peek_time()
+        let line = (self.next_line != NO_LINE).then_some(self.next_line.0);
+        match (self.queue.peek_time(), line) {
+            (Some(queued), Some(line)) => Some(queued.min(line)),
+            (queued, line) => queued.or(line),
+        }
     }
 
     /// Removes and returns the earliest pending event if it is at `until` or before, as
@@ -292,7 +377,23 @@ impl<E: Copy> Schedule<E> {
     /// without ordering them at all.
     #[inline]
     pub fn pop_until(&mut self, until: Nanos, obsolete: impl Fn(&E) -> bool) -> Option<(Nanos, E)> {
-        match self.queue.pop_until(until)? {
+        let (line_time, line) = self.next_line;
+        // The queue is readied only up to the line's front: a large bucket split past it
+        // would take a base later than events its handler may still push.
+        let queued = self.queue.peek_until(until.min(line_time));
+        if queued.is_none_or(|time| time >= line_time) {
+            // Lines first on equal times.
+            if line_time > until {
+                return None;
+            }
+            if line == NO_LINE.1 {
+                return None; // nothing anywhere, and `until` is `Nanos::MAX`
+            }
+            let event = self.lines[line].events.pop_front();
+            self.find_next_line();
+            return event;
+        }
+        match self.queue.pop_ready() {
             (time, Slot::Event(event)) => Some((time, event)),
             (time, Slot::LaneFront(lane)) => {
                 let queue = &mut self.lanes[lane as usize];
@@ -310,7 +411,7 @@ impl<E: Copy> Schedule<E> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.queue.is_empty() && self.next_line == NO_LINE
     }
 }
 
@@ -357,6 +458,75 @@ mod tests {
         let order: Vec<_> =
             std::iter::from_fn(|| schedule.pop_until(Nanos::MAX, |e| *e == "stale")).collect();
         assert_eq!(order, vec![(10, "a"), (13, "b")]);
+    }
+
+    #[test]
+    fn delay_lines_come_first_on_ties_and_in_the_order_they_were_made() {
+        let mut schedule = Schedule::default();
+        schedule.push_at(10, "queued@10");
+        schedule.push_delayed(0, 10, "line10@10");
+        schedule.push_delayed(5, 5, "line5@10");
+        schedule.push_delayed(2, 10, "line10@12");
+        schedule.push_at(11, "queued@11");
+        let order: Vec<_> =
+            std::iter::from_fn(|| schedule.pop_until(Nanos::MAX, |_| false)).collect();
+        assert_eq!(
+            order,
+            vec![
+                (10, "line10@10"),
+                (10, "line5@10"),
+                (10, "queued@10"),
+                (11, "queued@11"),
+                (12, "line10@12"),
+            ]
+        );
+        assert!(schedule.is_empty());
+        assert_eq!(schedule.peek_time(), None);
+    }
+
+    /// Against an order by `(time, source, push order)` — a line's index for the first
+    /// [`MAX_LINES`] delays, after every line for the queue (which also takes the delays
+    /// past them) — popping one event at a time and pushing relative to it, as the engine
+    /// does, with the clock stopping short of the next event now and then.
+    #[test]
+    fn delay_lines_and_queue_match_a_stable_sort() {
+        let mut next = xorshift(0xD1B5_4A32_D192_ED03);
+        let delays: Vec<Nanos> = (0..MAX_LINES as u64 + 3).map(|d| d * 700).collect();
+        let mut made: Vec<Nanos> = Vec::new(); // the lines' delays, in the order made
+        let mut schedule = Schedule::default();
+        let mut reference = std::collections::BTreeSet::new();
+        let mut now = 0;
+        for id in 0..60_000u64 {
+            if next().is_multiple_of(2) {
+                let delay = delays[(next() % delays.len() as u64) as usize];
+                if !made.contains(&delay) && made.len() < MAX_LINES {
+                    made.push(delay);
+                }
+                let source = made.iter().position(|&d| d == delay).unwrap_or(MAX_LINES);
+                schedule.push_delayed(now, delay, id);
+                reference.insert((now + delay, source, id));
+            } else {
+                // Many ties and crowded buckets, near and far.
+                let time = now + (next() % 4) * 350 + next() % (1 << (next() % 20));
+                schedule.push_at(time, id);
+                reference.insert((time, MAX_LINES, id));
+            }
+            if next().is_multiple_of(3) {
+                let until = now + next() % 3_000;
+                let due = reference.first().filter(|&&(time, _, _)| time <= until);
+                let expected = due.copied().map(|(time, _, id)| (time, id));
+                reference.retain(|&(time, _, id)| expected != Some((time, id)));
+                let popped = schedule.pop_until(until, |_| false);
+                assert_eq!(popped, expected, "until {until}");
+                assert_eq!(schedule.peek_time(), reference.first().map(|r| r.0));
+                now = popped.map_or(until, |(time, _)| time);
+            }
+        }
+        let rest: Vec<_> =
+            std::iter::from_fn(|| schedule.pop_until(Nanos::MAX, |_| false)).collect();
+        let reference: Vec<_> = reference.into_iter().map(|(t, _, id)| (t, id)).collect();
+        assert_eq!(rest, reference);
+        assert!(schedule.is_empty());
     }
 
     #[test]

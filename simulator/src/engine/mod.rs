@@ -1379,7 +1379,7 @@ impl Engine {
                     holds_slot: false,
                 });
                 self.schedule
-                    .push_at(self.now + half + extra, Event::Arrive { job: child });
+                    .push_delayed(self.now, half + extra, Event::Arrive { job: child });
                 self.schedule.push_on(timeout, now, done(false));
             }
         }
@@ -1603,8 +1603,9 @@ impl Engine {
             .dependency
             .map_or(0, |d| self.dependencies[d as usize].half_latency);
         let lb = if call.via_lb { self.lb_half_latency } else { 0 };
-        self.schedule.push_at(
-            self.now + half + lb + extra,
+        self.schedule.push_delayed(
+            self.now,
+            half + lb + extra,
             Event::CallDone {
                 call: job.call,
                 token: job.token,
@@ -1649,6 +1650,7 @@ impl Engine {
         round_to_nanos(standard / rate * NANOS_PER_SEC)
     }
 
+    #[inline(always)]
     fn work_time(&mut self, service: usize, slow: f64) -> Nanos {
         let model = &self.services[service];
         let mean = model.mean_work_ns * slow;
