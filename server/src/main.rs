@@ -13,6 +13,13 @@ use simulator::topology::RoutingMode;
 
 mod commands;
 
+/// mimalloc rather than the system's allocator: a session's engine makes and drops a window
+/// of histograms (kilobytes per service) every simulated second, and glibc hands the freed
+/// memory back to the kernel and faults it in again each time — 8% of a 1,000-service
+/// simulation's time (docs/performance.md, "Seventh pass").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "blastradius",

@@ -18,6 +18,10 @@ use simulator::queue::{EventQueue, secs};
 use simulator::templates;
 use simulator::topology::{RoutingMode, Topology};
 
+/// The allocator the `blastradius` binary runs the simulator with (see server/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cheap, varied event times (xorshift) below a millisecond.
 fn event_times() -> impl FnMut() -> u64 {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;

@@ -8,6 +8,10 @@ use simulator::engine::Engine;
 use simulator::queue::secs;
 use simulator::templates;
 
+/// The allocator the `blastradius` binary runs the simulator with (see server/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut topology = templates::build("scale-free", Some(1000), 1).expect("template");
     // Slow services with room for everyone: requests pile up in flight, not in rejections.

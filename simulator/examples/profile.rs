@@ -11,6 +11,10 @@ use simulator::queue::secs;
 use simulator::templates;
 use simulator::topology::RoutingMode;
 
+/// The allocator the `blastradius` binary runs the simulator with (see server/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "shop".into());
