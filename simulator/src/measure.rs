@@ -320,10 +320,15 @@ impl Window {
 
     /// Successful outside requests / ended outside requests over all entries.
     pub fn availability(&self) -> Option<f64> {
-        let (ok, ended) = self.entries.iter().fold((0, 0), |(ok, ended), e| {
-            (ok + e.successes, ended + e.successes + e.failures)
-        });
+        let (ok, ended) = self.outcomes();
         ratio(ok, ended)
+    }
+
+    /// `(successful, ended)` outside requests over all entries.
+    pub fn outcomes(&self) -> (u64, u64) {
+        self.entries.iter().fold((0, 0), |(ok, ended), e| {
+            (ok + e.successes, ended + e.successes + e.failures)
+        })
     }
 }
 

@@ -777,6 +777,12 @@ impl Engine {
         self.now = self.now.max(until);
     }
 
+    /// The window being counted, since the last cut (or the start): its counters are
+    /// current, while latencies may wait in the log until [`Engine::take_window`].
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
     /// Everything counted since the last call (or the start), and a fresh window.
     pub fn take_window(&mut self) -> Window {
         self.latencies.flush(&mut self.window);
