@@ -101,6 +101,9 @@ pub struct LatencyLog {
     /// `(slot, microseconds)`: a slot is a service's index, or the number of services plus
     /// an entry's index.
     records: Vec<(u32, u32)>,
+    /// Records at which the log is recorded. The log grows to it as it fills rather than
+    /// reserving it up front: a live session cuts a window every tenth of a second, long
+    /// before a large topology's log (up to 1 MB) is full.
     capacity: usize,
     /// Whether to group by slot before recording; scratch for it: the records by slot,
     /// and where each slot's group starts.
@@ -128,7 +131,7 @@ impl LatencyLog {
             1 << 10
         };
         LatencyLog {
-            records: Vec::with_capacity(capacity),
+            records: Vec::new(),
             capacity,
             group,
             grouped: Vec::new(),

@@ -142,7 +142,7 @@ impl<E: Copy> EventQueue<E> {
     /// The time of the earliest pending event if it is at `until` or before. Readies it to
     /// pop, but moves no base past `until` (events may still be pushed from then on).
     #[inline(always)]
-    pub fn peek_until(&mut self, until: Nanos) -> Option<Nanos> {
+    fn peek_until(&mut self, until: Nanos) -> Option<Nanos> {
         if self.front.is_empty() && !self.refill(until) {
             return None;
         }
