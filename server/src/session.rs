@@ -370,21 +370,23 @@ impl Live {
         }
     }
 
-    fn figures(&self) -> Window {
-        self.rolling.merged().unwrap_or_else(|| {
-            let topology = self.engine.topology();
-            Window::new(
-                self.engine.now(),
-                topology.services.len(),
-                self.engine.entries().len(),
-                topology.dependencies.len(),
-            )
-        })
-    }
-
     fn tick(&self) -> Tick {
         let speed = if self.paused { 0.0 } else { self.speed };
-        let mut tick = Tick::from_window(&self.engine, &self.figures(), speed);
+        let empty;
+        let figures = match self.rolling.sum() {
+            Some(sum) => sum,
+            None => {
+                let topology = self.engine.topology();
+                empty = Window::new(
+                    self.engine.now(),
+                    topology.services.len(),
+                    self.engine.entries().len(),
+                    topology.dependencies.len(),
+                );
+                &empty
+            }
+        };
+        let mut tick = Tick::from_window(&self.engine, figures, speed);
         tick.experiment = self.experiment.as_ref().map(LiveExperiment::summary);
         tick
     }

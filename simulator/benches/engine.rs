@@ -5,7 +5,7 @@
 //! `cargo bench -p simulator --bench engine`; figures are recorded in docs/performance.md.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -14,9 +14,11 @@ use rand::{Rng, SeedableRng};
 use rand_distr::Exp1;
 use rand_pcg::Pcg64Mcg;
 use simulator::engine::Engine;
+use simulator::measure::{Rolling, Window};
 use simulator::queue::{EventQueue, secs};
 use simulator::templates;
 use simulator::topology::{RoutingMode, Topology};
+use simulator::wire::Tick;
 
 /// The allocator the `blastradius` binary runs the simulator with (see server/src/main.rs).
 #[global_allocator]
@@ -93,6 +95,49 @@ fn simulation(c: &mut Criterion) {
     group.finish();
 }
 
+/// One tick of a live session on a large topology, as the server makes it ten times a
+/// second: simulate a tenth of a second, cut the window, keep the last second's windows,
+/// turn their sum into the tick's figures, and serialise it once. The sum kept as windows come and go
+/// (`rolling_sum`, what the server does) against the last second's windows merged anew at
+/// every tick (`merge_anew`, what it did before).
+fn live_tick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("live_tick");
+    let topology = Arc::new(templates::build("scale-free", Some(1000), 1).expect("template"));
+    let tenth = secs(0.1);
+    let warm = |engine: &mut Engine| engine.run_until(secs(5.0));
+    group.bench_function("scale-free-1000/rolling_sum", |b| {
+        let mut engine = Engine::new(Arc::clone(&topology), 1);
+        warm(&mut engine);
+        let mut rolling = Rolling::new(secs(1.0));
+        b.iter(|| {
+            engine.run_until(engine.now() + tenth);
+            rolling.push(engine.take_window());
+            let sum = rolling.sum().expect("pushed");
+            let tick = Tick::from_window(&engine, sum, 1.0);
+            black_box(serde_json::to_string(&tick).expect("serialisable"));
+        });
+    });
+    group.bench_function("scale-free-1000/merge_anew", |b| {
+        let mut engine = Engine::new(Arc::clone(&topology), 1);
+        warm(&mut engine);
+        let mut windows: VecDeque<Window> = VecDeque::new();
+        b.iter(|| {
+            engine.run_until(engine.now() + tenth);
+            windows.push_back(engine.take_window());
+            if windows.len() > 10 {
+                windows.pop_front();
+            }
+            let mut merged = windows[0].clone();
+            for window in windows.iter().skip(1) {
+                merged.merge(window);
+            }
+            let tick = Tick::from_window(&engine, &merged, 1.0);
+            black_box(serde_json::to_string(&tick).expect("serialisable"));
+        });
+    });
+    group.finish();
+}
+
 /// The yardsticks the issue set the target against ("std `BinaryHeap` about 8 M push+pop
 /// pairs/s at 64k pending, a bare Rust M/M/1 loop about 15 M events/s"), on this machine:
 /// the figures above are read against these, not against another machine's.
@@ -155,5 +200,5 @@ fn mm1_loop(events: u64) -> u64 {
     departures
 }
 
-criterion_group!(benches, event_queue, simulation, yardsticks);
+criterion_group!(benches, event_queue, simulation, live_tick, yardsticks);
 criterion_main!(benches);

@@ -23,12 +23,14 @@ pub struct Latency {
 
 impl Latency {
     fn of(latencies: &Latencies) -> Latency {
-        let at = |q: f64| latencies.quantile_ms(q).map(round3);
+        let [p50, p95, p99] = latencies
+            .quantiles_ms([0.5, 0.95, 0.99])
+            .map(|q| q.map(round3));
         Latency {
             mean: latencies.mean_ms().map(round3),
-            p50: at(0.5),
-            p95: at(0.95),
-            p99: at(0.99),
+            p50,
+            p95,
+            p99,
         }
     }
 }

@@ -300,6 +300,7 @@ impl Tick {
                     Health::Healthy
                 };
                 let slots = f64::from(service.replicas) * f64::from(service.concurrency);
+                let [p50_ms, p99_ms] = counters.latency.quantiles_ms([0.5, 0.99]);
                 let figures = ServiceFigures {
                     up,
                     replicas: service.replicas,
@@ -312,8 +313,8 @@ impl Tick {
                     health,
                     rps: counters.arrivals as f64 / seconds,
                     success_rate,
-                    p50_ms: counters.latency.quantile_ms(0.5),
-                    p99_ms: counters.latency.quantile_ms(0.99),
+                    p50_ms,
+                    p99_ms,
                     utilization: (counters.busy_ns as f64 / (seconds * 1e9 * slots)).min(1.0),
                 };
                 (service.name.clone(), figures)
