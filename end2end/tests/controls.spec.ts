@@ -122,3 +122,23 @@ test('search makes matching services stand out and Enter selects the first', asy
   await page.getByTestId('search').press('Escape');
   await expect(dashboard.node('web')).not.toHaveClass(/faded/);
 });
+
+test('on a narrow screen the availability figures fit beside the theme and help buttons', async ({ page }) => {
+  await page.setViewportSize({ width: 420, height: 900 });
+  const dashboard = new Dashboard(page);
+  await dashboard.open();
+  // At 100.0% the figures are at their widest.
+  await dashboard.expectAvailability((share) => share > 0.99);
+  const cards = await page.locator('.kpi').evaluateAll((kpis) =>
+    kpis.map((kpi) => kpi.getBoundingClientRect().toJSON() as DOMRect));
+  expect(cards.length).toBe(3); // web, mobile-api and the overall figure
+  for (let i = 1; i < cards.length; i++) {
+    // None hides behind the next (the overall one is pinned over the row when it scrolls).
+    expect(cards[i - 1].right).toBeLessThanOrEqual(cards[i].left + 0.5);
+  }
+  // The theme and help buttons stand beside the figures, not on a line of their own.
+  const strip = (await page.locator('.kpis').boundingBox())!;
+  const chrome = (await page.locator('.chrome').boundingBox())!;
+  expect(chrome.x).toBeGreaterThanOrEqual(strip.x + strip.width - 0.5);
+  expect(chrome.y).toBeLessThan(strip.y + strip.height);
+});
