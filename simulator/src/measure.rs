@@ -56,7 +56,7 @@ impl Latencies {
     /// Takes `other`'s records out of these, which must include them (`other` was merged
     /// in); false, leaving these unusable, if they did not.
     #[must_use]
-    fn unmerge(&mut self, other: &Latencies) -> bool {
+    pub fn unmerge(&mut self, other: &Latencies) -> bool {
         match (&mut self.0, &other.0) {
             (_, None) => true,
             (None, Some(theirs)) => theirs.is_empty(),
@@ -66,6 +66,13 @@ impl Latencies {
 
     pub fn count(&self) -> u64 {
         self.0.as_ref().map_or(0, |h| h.len())
+    }
+
+    /// Forgets every record, keeping the memory for the next ones.
+    pub fn clear(&mut self) {
+        if let Some(histogram) = self.0.as_mut() {
+            histogram.reset();
+        }
     }
 
     /// The latency at quantile `q` (0–1) in milliseconds; `None` before any record.

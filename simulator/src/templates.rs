@@ -281,6 +281,7 @@ fn service(name: &str, replicas: u32, service_time_ms: f64, ingress_rps: f64) ->
         error_rate: 0.0,
         zones: vec!["a".to_string(), "b".to_string()],
         ingress_rps,
+        is_virtual: false,
     }
 }
 

@@ -105,9 +105,33 @@ pub struct Service {
     /// Requests per second that outside clients send; > 0 makes this an entry point.
     #[serde(default)]
     pub ingress_rps: f64,
+    /// Known only as the callee of other services' calls (an observed system's database or
+    /// outside API that sends no spans of its own); simulated like any other service.
+    #[serde(default, rename = "virtual", skip_serializing_if = "is_false")]
+    pub is_virtual: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Service {
+    /// A service named `name` with every optional field at its documented default.
+    pub fn new(name: &str) -> Service {
+        Service {
+            name: name.to_string(),
+            replicas: defaults::replicas(),
+            concurrency: defaults::concurrency(),
+            service_time_ms: defaults::service_time_ms(),
+            service_time_dist: ServiceTimeDist::default(),
+            queue_limit: defaults::queue_limit(),
+            error_rate: 0.0,
+            zones: defaults::zones(),
+            ingress_rps: 0.0,
+            is_virtual: false,
+        }
+    }
+
     pub fn is_entry(&self) -> bool {
         self.ingress_rps > 0.0
     }
@@ -472,6 +496,21 @@ impl Service {
 }
 
 impl Dependency {
+    /// `from` calls `to` with every optional field at its documented default.
+    pub fn new(from: &str, to: &str) -> Dependency {
+        Dependency {
+            from: from.to_string(),
+            to: to.to_string(),
+            calls: defaults::calls(),
+            required: defaults::required(),
+            latency_ms: defaults::latency_ms(),
+            timeout_ms: defaults::timeout_ms(),
+            retries: 0,
+            retry_backoff_ms: defaults::retry_backoff_ms(),
+            breaker: None,
+        }
+    }
+
     fn validate(&self, at: &str) -> Result<(), TopologyError> {
         check_range(&format!("{at}.calls"), self.calls, 0.0, true)?;
         if self.calls > 100.0 {

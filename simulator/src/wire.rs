@@ -47,6 +47,10 @@ pub struct ServiceFigures {
     pub instances_up: Vec<bool>,
     /// Each instance's state: `up`, `down` (killed) or `hung`.
     pub instances: Vec<String>,
+    /// Each instance's id, where it has one of its own (an observed system's
+    /// `service.instance.id`); empty for a simulated service, whose instances are numbered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_ids: Vec<String>,
     pub health: Health,
     /// Executions arriving per second.
     pub rps: f64,
@@ -310,6 +314,7 @@ impl Tick {
                     instances: (0..service.replicas as usize)
                         .map(|k| engine.instance_liveness(i, k).as_str().to_string())
                         .collect(),
+                    instance_ids: Vec::new(),
                     health,
                     rps: counters.arrivals as f64 / seconds,
                     success_rate,

@@ -168,6 +168,7 @@ fn topologies() -> impl Strategy<Value = Topology> {
                         error_rate: errors,
                         zones: vec!["a".into(), "b".into()],
                         ingress_rps: rps,
+                        is_virtual: false,
                     },
                 )
                 .collect();
