@@ -105,6 +105,7 @@ pub async fn put_topology(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Replaced>, AppError> {
+    simulated_only(&state, "takes its topology from its traces")?;
     let topology = topology_body(&headers, &body)?;
     let name = topology.name.clone();
     let dropped_faults = state.session.replace_topology(topology);
@@ -184,6 +185,56 @@ fn sse_json(name: &str, value: &impl Serialize) -> Event {
         .data(serde_json::to_string(value).expect("API messages serialise"))
 }
 
+/// `POST /v1/traces`: the OTLP/HTTP trace receiver.
+pub async fn receive_traces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    state.session.observed.receive(&headers, &body).await
+}
+
+/// `GET /api/observed`: how the trace ingest is going.
+pub async fn get_observed(State(state): State<AppState>) -> Json<serde_json::Value> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let observed = &state.session.observed;
+    let stats = observed.stats();
+    let graph = observed.graph_stats();
+    let (lag_ns, waiting) = observed.lag_and_waiting();
+    Json(serde_json::json!({
+        "source": state.session.source(),
+        "requests": stats.requests.load(Relaxed),
+        "spans_accepted": stats.spans_accepted.load(Relaxed),
+        "spans_rejected": stats.spans_rejected.load(Relaxed),
+        "refused_busy": stats.refused_busy.load(Relaxed),
+        "refused_invalid": stats.refused_invalid.load(Relaxed),
+        "queued_spans": observed.queued_spans(),
+        "waiting_for_partner": waiting,
+        "lag_ms": lag_ns as f64 / 1e6,
+        "graph": {
+            "spans": graph.spans,
+            "paired": graph.paired,
+            "by_peer": graph.by_peer,
+            "to_virtual": graph.to_virtual,
+            "unpaired_dropped": graph.unpaired_dropped,
+            "evicted": graph.evicted,
+            "late": graph.late,
+            "over_cap": graph.over_cap,
+        },
+    }))
+}
+
+/// Refuses a change that only the simulation can make while the observed system is shown.
+fn simulated_only(state: &AppState, what: &str) -> Result<(), AppError> {
+    if state.session.source() == crate::session::Source::Observed {
+        return Err(AppError::Conflict(format!(
+            "the live view shows the observed system, which {what}; switch the source to \
+             simulated (PUT /api/session {{\"source\": \"simulated\"}}) to do this there"
+        )));
+    }
+    Ok(())
+}
+
 pub async fn list_faults(State(state): State<AppState>) -> Json<Vec<FaultRecord>> {
     Json(state.session.faults())
 }
@@ -193,6 +244,10 @@ pub async fn inject_fault(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
+    simulated_only(
+        &state,
+        "is broken through fault proxies, which this server does not run yet",
+    )?;
     let fault: Fault = parse_json(&body)?;
     let description = fault.describe();
     let id = state
@@ -402,6 +457,7 @@ pub async fn put_layout(
 pub async fn force_layout(
     State(state): State<AppState>,
 ) -> Result<Json<std::collections::BTreeMap<String, [f64; 2]>>, AppError> {
+    simulated_only(&state, "is laid out by the layered layout only, for now")?;
     let topology = state.session.topology();
     let positions =
         tokio::task::spawn_blocking(move || simulator::layout::force_directed(&topology))
@@ -425,6 +481,10 @@ pub async fn put_monkey(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<MonkeySettings>, AppError> {
+    simulated_only(
+        &state,
+        "is broken through fault proxies, which this server does not run yet",
+    )?;
     let change: MonkeyChange = parse_json(&body)?;
     let monkey = state
         .session
@@ -439,6 +499,10 @@ pub async fn start_experiment(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
+    simulated_only(
+        &state,
+        "is broken through fault proxies, which this server does not run yet",
+    )?;
     let plan: Plan = parse_json(&body)?;
     let summary = state
         .session

@@ -6,12 +6,16 @@
 //! - [`api`]: the handlers of `/api/*`.
 //! - [`error`]: the JSON error every handler returns.
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format.
+//! - [`otlp`]: the OTLP/HTTP trace receiver's decoding and answers.
+//! - [`observed`]: the observed system, fed by the receiver through a bounded queue.
 //! - [`store`]: saved topologies in the embedded SQLite database.
 //! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
 
 pub mod api;
 pub mod error;
 pub mod metrics;
+pub mod observed;
+pub mod otlp;
 pub mod session;
 pub mod store;
 
@@ -52,7 +56,9 @@ pub struct AppState {
 /// The whole application: API, SSE, and the dashboard's files from `dist` if given.
 pub fn app(state: AppState, dist: Option<&Path>) -> Router {
     let state_for_metrics = state.clone();
+    let otlp = otlp_app(state.clone());
     let api = Router::new()
+        .route("/observed", get(api::get_observed))
         .route("/health", get(api::health))
         .route("/topology", get(api::get_topology).put(api::put_topology))
         .route("/session", get(api::get_session).put(api::put_session))
@@ -106,6 +112,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
             "/metrics",
             get(metrics::metrics).with_state(state_for_metrics),
         )
+        .merge(otlp)
         .nest("/api", api);
     let router = match dist {
         Some(dist) if dist.join("index.html").is_file() => router.fallback_service(
@@ -134,6 +141,16 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+}
+
+/// The OTLP/HTTP trace receiver alone (`POST /v1/traces`): merged into [`app`], and served
+/// on its own by `--otlp-bind`.
+pub fn otlp_app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/traces", post(api::receive_traces))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(DefaultBodyLimit::max(otlp::BODY_LIMIT))
+        .with_state(state)
 }
 
 /// Trunk names the dashboard's module, scripts and styles by a hash of their content

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use server::session::Session;
+use server::observed::Observed;
+use server::session::{Session, Source};
 use server::store::Store;
-use server::{AppState, app, needs_token, run};
+use server::{AppState, app, needs_token, otlp_app, run};
 use simulator::templates;
 use simulator::topology::RoutingMode;
 
@@ -167,6 +168,39 @@ struct ServeArgs {
     /// Bearer token required on every request that changes something.
     #[arg(long, env = "BLASTRADIUS_TOKEN")]
     token: Option<String>,
+    /// Show the observed system (spans received over OTLP) rather than the simulation.
+    #[arg(long)]
+    observe: bool,
+    /// Also receive OTLP/HTTP traces on a listener of its own (serving only /v1/traces),
+    /// e.g. 127.0.0.1:4318, the SDKs' default.
+    #[arg(long)]
+    otlp_bind: Option<SocketAddr>,
+    /// How long an observed service, link or instance stays in the graph after its last
+    /// span: "600s", "10m", "1h" or seconds.
+    #[arg(long, default_value = "10m", value_parser = parse_duration_s)]
+    observe_ttl: f64,
+}
+
+/// "90s", "10m", "1h", "1.5" (seconds) as seconds.
+fn parse_duration_s(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown unit '{other}': use ms, s, m or h")),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value * scale),
+        _ => Err(format!(
+            "'{text}' is not a positive duration such as 600s or 10m"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -275,12 +309,15 @@ fn print(output: Result<String, String>) -> Result<(), String> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
-    if needs_token(&args.bind) && args.token.as_deref().is_none_or(str::is_empty) {
-        return Err(format!(
-            "refusing to listen on {} without a token: anyone who can reach it could change \
-             the session. Pass --token or set BLASTRADIUS_TOKEN, or bind to 127.0.0.1.",
-            args.bind
-        ));
+    let no_token = args.token.as_deref().is_none_or(str::is_empty);
+    for addr in std::iter::once(args.bind).chain(args.otlp_bind) {
+        if needs_token(&addr) && no_token {
+            return Err(format!(
+                "refusing to listen on {addr} without a token: anyone who can reach it could \
+                 change the session or send it traces. Pass --token or set \
+                 BLASTRADIUS_TOKEN, or bind to 127.0.0.1."
+            ));
+        }
     }
     let topology = match &args.topology {
         None => templates::demo(),
@@ -302,16 +339,47 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             );
         }
         let store = std::sync::Arc::new(store);
-        let session = Session::start(topology, args.seed, store.clone())
+        let observed = Observed::start(tracegraph::Config {
+            forget_after_ns: (args.observe_ttl * 1e9) as u64,
+            ..tracegraph::Config::default()
+        });
+        let source = if args.observe {
+            Source::Observed
+        } else {
+            Source::Simulated
+        };
+        let session = Session::start_with(topology, args.seed, store.clone(), observed, source)
             .map_err(|err| format!("cannot read the database: {err}"))?;
         let state = AppState {
             session,
             store,
             token: args.token.clone(),
         };
+        if let Some(otlp_bind) = args.otlp_bind {
+            let otlp_listener = tokio::net::TcpListener::bind(otlp_bind)
+                .await
+                .map_err(|err| format!("cannot listen for OTLP on {otlp_bind}: {err}"))?;
+            println!("receiving OTLP/HTTP traces on http://{otlp_bind}/v1/traces");
+            let otlp = otlp_app(state.clone());
+            tokio::spawn(async move {
+                let stopped = run(otlp_listener, otlp, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await;
+                if let Err(err) = stopped {
+                    tracing::error!(%err, "the OTLP listener stopped");
+                }
+            });
+        }
         let router = app(state, Some(&args.dist));
         let addr = listener.local_addr().map_err(|err| err.to_string())?;
         println!("blastradius is serving on http://{addr}");
+        if args.observe {
+            println!(
+                "observing: point OpenTelemetry SDKs at it with \
+                 OTEL_EXPORTER_OTLP_ENDPOINT=http://{addr} (or run `blastradius demo FILE`)"
+            );
+        }
         run(listener, router, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -36,6 +36,7 @@ use simulator::wire::{
 };
 use tokio::sync::{broadcast, watch};
 
+use crate::observed::Observed;
 use crate::store::{Store, StoreError};
 
 /// Ticks per real second.
@@ -92,9 +93,20 @@ enum Change {
     Experiment(ExperimentSummary),
 }
 
+/// What the live view shows: the simulation, or the system seen through its traces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Simulated,
+    Observed,
+}
+
 /// The session's controls, as `GET`/`PUT /api/session` show them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionState {
+    /// What the live view (stream, topology) shows; both keep running.
+    pub source: Source,
     /// Simulated seconds since the run started.
     pub t: f64,
     pub paused: bool,
@@ -110,6 +122,7 @@ pub struct SessionState {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionChange {
+    pub source: Option<Source>,
     pub paused: Option<bool>,
     pub speed: Option<f64>,
     pub routing_mode: Option<RoutingMode>,
@@ -203,6 +216,12 @@ struct Live {
     frames: Frames,
     /// The live routing comparison, while open.
     compare: Option<Lockstep>,
+    source: Source,
+    /// What the streams draw, bumped whenever they need a fresh snapshot: a new simulated
+    /// topology while it is shown, a new observed graph while that is, a switch of source.
+    view_version: u64,
+    /// The simulated and observed versions `view_version` last followed.
+    followed: (u64, u64),
 }
 
 impl Live {
@@ -223,7 +242,25 @@ impl Live {
             announced_faults: BTreeMap::new(),
             changes: Vec::new(),
             ended: Vec::new(),
+            source: Source::Simulated,
+            view_version: 1,
+            followed: (1, 0),
         }
+    }
+
+    /// Bumps the view version if what the current source draws has changed since last
+    /// asked; `observed` is the observed graph's version now.
+    fn follow_versions(&mut self, observed: u64) -> u64 {
+        let (simulated, seen_observed) = self.followed;
+        let changed = match self.source {
+            Source::Simulated => simulated != self.topology_version,
+            Source::Observed => seen_observed != observed,
+        };
+        if changed {
+            self.view_version += 1;
+        }
+        self.followed = (self.topology_version, observed);
+        self.view_version
     }
 
     fn running_experiment(&self) -> Option<&LiveExperiment> {
@@ -344,8 +381,12 @@ impl Live {
                 "topology",
                 serde_json::to_string(&serde_json::json!({
                     "version": self.topology_version,
-                    "name": self.engine.topology().name,
+                    "name": match self.source {
+                        Source::Simulated => self.engine.topology().name.as_str(),
+                        Source::Observed => crate::observed::TOPOLOGY_NAME,
+                    },
                     "routing_mode": self.engine.routing_mode(),
+                    "source": self.source,
                     "cause": cause,
                 })),
             ),
@@ -456,6 +497,7 @@ impl Live {
 
     fn state(&self) -> SessionState {
         SessionState {
+            source: self.source,
             t: self.engine.now() as f64 / 1e9,
             paused: self.paused,
             speed: self.speed,
@@ -489,6 +531,8 @@ impl Drop for ClientGuard {
 #[derive(Clone)]
 pub struct Session {
     live: Arc<Mutex<Live>>,
+    /// The system seen through its traces, fed whatever the source shown.
+    pub observed: Observed,
     ticks: watch::Receiver<Arc<TickMessage>>,
     sender: Arc<watch::Sender<Arc<TickMessage>>>,
     changes: broadcast::Sender<Arc<ChangeMessage>>,
@@ -507,7 +551,20 @@ impl Session {
     /// Starts simulating `topology` from `seed` and publishing ticks from a thread of its
     /// own; ended experiments are stored in `store`.
     pub fn start(topology: Topology, seed: u64, store: Arc<Store>) -> Result<Session, StoreError> {
+        let observed = Observed::start(tracegraph::Config::default());
+        Session::start_with(topology, seed, store, observed, Source::Simulated)
+    }
+
+    /// [`Session::start`] beside an observed system, showing `source` first.
+    pub fn start_with(
+        topology: Topology,
+        seed: u64,
+        store: Arc<Store>,
+        observed: Observed,
+        source: Source,
+    ) -> Result<Session, StoreError> {
         let mut live = Live::new(topology, seed, store.last_experiment_id()?);
+        live.source = source;
         live.take_changes();
         let first = Arc::new(TickMessage {
             seq: 0,
@@ -528,6 +585,7 @@ impl Session {
             .expect("spawning the report writer");
         let session = Session {
             live: Arc::new(Mutex::new(live)),
+            observed,
             ticks,
             sender: Arc::new(sender),
             changes: broadcast::channel(CHANGES_CAPACITY).0,
@@ -587,14 +645,27 @@ impl Session {
         if let Some(compare) = compare.as_mut() {
             compare.mirror_faults(engine);
         }
+        let source = live.source;
         let changes: Vec<ChangeMessage> = live
             .take_changes()
             .into_iter()
+            // The simulation's faults are not the observed system's.
+            .filter(|change| {
+                source == Source::Simulated || matches!(change, Change::Topology { .. })
+            })
             .map(|change| live.change_message(change))
             .collect();
         let ended = std::mem::take(&mut live.ended);
-        let mut tick = live.tick();
-        let topology_version = live.topology_version;
+        let (mut tick, topology_version) = match source {
+            Source::Simulated => {
+                let version = live.follow_versions(self.observed.version());
+                (live.tick(), version)
+            }
+            Source::Observed => {
+                let (tick, observed_version) = self.observed.tick();
+                (tick, live.follow_versions(observed_version))
+            }
+        };
         drop(live);
         for change in changes {
             // No open stream is no error: nobody is listening.
@@ -643,6 +714,11 @@ impl Session {
     /// Everything a new viewer needs: topology, positions and the current figures.
     pub fn snapshot(&self) -> (Snapshot, u64) {
         let mut live = self.lock();
+        if live.source == Source::Observed {
+            let (snapshot, observed_version) = self.observed.snapshot();
+            return (snapshot, live.follow_versions(observed_version));
+        }
+        live.follow_versions(self.observed.version());
         let topology = live.engine.topology().clone();
         let snapshot = Snapshot {
             positions: layout::layered(&topology),
@@ -650,11 +726,28 @@ impl Session {
             topology,
             state: live.tick(),
         };
-        (snapshot, live.topology_version)
+        (snapshot, live.view_version)
     }
 
+    /// The live topology of the source shown.
     pub fn topology(&self) -> Topology {
+        let live = self.lock();
+        match live.source {
+            Source::Simulated => live.engine.topology().clone(),
+            Source::Observed => {
+                drop(live);
+                self.observed.topology()
+            }
+        }
+    }
+
+    /// The simulated topology, whatever the source shown.
+    pub fn simulated_topology(&self) -> Topology {
         self.lock().engine.topology().clone()
+    }
+
+    pub fn source(&self) -> Source {
+        self.lock().source
     }
 
     /// The resilience report of the live topology under the session's seed, made again only
@@ -720,6 +813,21 @@ impl Session {
     /// unpins all); the simulation runs on untouched and every stream gets the new positions.
     pub fn set_layout(&self, layout: BTreeMap<String, [f64; 2]>) -> Result<(), ControlError> {
         let mut live = self.lock();
+        if live.source == Source::Observed {
+            if let Some((name, _)) = layout
+                .iter()
+                .find(|(_, at)| !at.iter().all(|v| v.is_finite()))
+            {
+                return Err(ControlError {
+                    path: format!("layout.{name}"),
+                    message: "a position must be two finite numbers".into(),
+                });
+            }
+            self.observed.set_layout(layout);
+            live.changes.push(Change::Topology { cause: "layout" });
+            self.publish(live);
+            return Ok(());
+        }
         let mut checked = live.engine.topology().clone();
         checked.layout = layout;
         checked.validate().map_err(|err| ControlError {
@@ -747,6 +855,14 @@ impl Session {
             });
         }
         let mut live = self.lock();
+        if let Some(source) = change.source
+            && source != live.source
+        {
+            live.source = source;
+            live.view_version += 1;
+            live.changes.push(Change::Topology { cause: "source" });
+            tracing::info!(?source, "the live view switched source");
+        }
         if let Some(speed) = change.speed {
             live.speed = speed;
         }

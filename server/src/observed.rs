@@ -1,0 +1,305 @@
+//! The observed session (SPEC "The observed session — Contract"): spans received over
+//! OTLP/HTTP go through a bounded queue to a thread of their own that feeds the pure
+//! [`tracegraph::Graph`]; the session's ticker reads figures and the topology from it at
+//! every tick. Ingest never holds up the simulation or the event streams: a decode waits
+//! for one of a few permits, and a full queue answers 429 with `Retry-After` instead of
+//! growing.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use simulator::analysis::{self, Analysis};
+use simulator::layout;
+use simulator::topology::Topology;
+use simulator::wire::{Snapshot, Tick};
+use tracegraph::{Batch, Config, Graph, Stats};
+
+use crate::otlp::{self, Encoding, Refusal};
+
+/// Spans received but not yet in the graph; an export that would pass this waits (429).
+pub const MAX_QUEUED_SPANS: usize = 250_000;
+
+/// Export requests decoded at once.
+const DECODE_PERMITS: usize = 2;
+
+/// Export requests that may wait for a decode permit; beyond, 503.
+const MAX_WAITING: usize = 64;
+
+/// The name the observed topology carries.
+pub const TOPOLOGY_NAME: &str = "observed";
+
+/// How the ingest has gone, for `/metrics`, `GET /api/observed` and the tests.
+#[derive(Default)]
+pub struct IngestStats {
+    pub requests: AtomicU64,
+    pub spans_accepted: AtomicU64,
+    /// Spans of accepted requests that could not be used (`partialSuccess`).
+    pub spans_rejected: AtomicU64,
+    /// Requests refused because ingest was behind (429 and 503).
+    pub refused_busy: AtomicU64,
+    /// Requests refused as malformed, too large or of another content type.
+    pub refused_invalid: AtomicU64,
+}
+
+struct Queued {
+    batch: Batch,
+    arrived_ns: u64,
+    spans: usize,
+}
+
+struct Inner {
+    graph: Mutex<Graph>,
+    queue: mpsc::SyncSender<Queued>,
+    queued_spans: AtomicUsize,
+    decoding: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    /// Positions a person pinned on the observed graph, and how often they changed.
+    pins: Mutex<(u64, BTreeMap<String, [f64; 2]>)>,
+    /// The analysis of the observed topology at a version, made once per version.
+    analysis: Mutex<Option<(u64, Analysis)>>,
+    /// Unix nanoseconds the observed session started at (its `t` counts from here).
+    started_ns: u64,
+    /// The version the last tick read.
+    version: AtomicU64,
+    stats: IngestStats,
+}
+
+/// A cheap, clonable handle on the observed system.
+#[derive(Clone)]
+pub struct Observed {
+    inner: Arc<Inner>,
+}
+
+/// Unix time now in nanoseconds: the arrival time of spans and the clock of ticks.
+pub fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl Observed {
+    /// Starts the ingest thread of a graph configured by `config`.
+    pub fn start(config: Config) -> Observed {
+        // The queue is bounded in spans (below); in requests only as a backstop.
+        let (queue, batches) = mpsc::sync_channel::<Queued>(4096);
+        let observed = Observed {
+            inner: Arc::new(Inner {
+                graph: Mutex::new(Graph::new(config)),
+                queue,
+                queued_spans: AtomicUsize::new(0),
+                decoding: tokio::sync::Semaphore::new(DECODE_PERMITS),
+                waiting: AtomicUsize::new(0),
+                pins: Mutex::default(),
+                analysis: Mutex::default(),
+                started_ns: unix_now_ns(),
+                version: AtomicU64::new(0),
+                stats: IngestStats::default(),
+            }),
+        };
+        let ingest = observed.clone();
+        std::thread::Builder::new()
+            .name("span-ingest".into())
+            .spawn(move || {
+                for queued in batches {
+                    ingest.graph().ingest(&queued.batch, queued.arrived_ns);
+                    ingest
+                        .inner
+                        .queued_spans
+                        .fetch_sub(queued.spans, Ordering::Relaxed);
+                }
+            })
+            .expect("spawning the span ingest thread");
+        observed
+    }
+
+    fn graph(&self) -> MutexGuard<'_, Graph> {
+        self.inner
+            .graph
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn stats(&self) -> &IngestStats {
+        &self.inner.stats
+    }
+
+    /// What the graph itself has counted.
+    pub fn graph_stats(&self) -> Stats {
+        self.graph().stats().clone()
+    }
+
+    /// The lag the figures wait for, and the spans waiting for a partner.
+    pub fn lag_and_waiting(&self) -> (u64, usize) {
+        let graph = self.graph();
+        (graph.lag_ns(), graph.waiting())
+    }
+
+    pub fn queued_spans(&self) -> usize {
+        self.inner.queued_spans.load(Ordering::Relaxed)
+    }
+
+    /// `POST /v1/traces`: decodes, queues and answers as the OTLP spec says.
+    pub async fn receive(&self, headers: &HeaderMap, body: &Bytes) -> Response {
+        let inner = &self.inner;
+        inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let arrived_ns = unix_now_ns();
+        let guess = if headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"))
+        {
+            Encoding::Json
+        } else {
+            Encoding::Protobuf
+        };
+        if inner.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
+            inner.waiting.fetch_sub(1, Ordering::Relaxed);
+            return self.busy(Refusal::busy(
+                StatusCode::SERVICE_UNAVAILABLE,
+                guess,
+                "too many exports are being decoded: retry later",
+                1,
+            ));
+        }
+        let permit = inner.decoding.acquire().await;
+        inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        let Ok(_permit) = permit else {
+            return self.busy(Refusal::busy(
+                StatusCode::SERVICE_UNAVAILABLE,
+                guess,
+                "the receiver is shutting down",
+                1,
+            ));
+        };
+        let (request, encoding) = match otlp::decode(headers, body) {
+            Ok(decoded) => decoded,
+            Err(refusal) => {
+                inner.stats.refused_invalid.fetch_add(1, Ordering::Relaxed);
+                return refusal.into_response();
+            }
+        };
+        let (batch, rejected, why) = otlp::to_batch(&request);
+        drop(request);
+        let spans = batch.span_count();
+        if spans > 0 {
+            let queued = inner.queued_spans.fetch_add(spans, Ordering::Relaxed);
+            if queued + spans > MAX_QUEUED_SPANS {
+                inner.queued_spans.fetch_sub(spans, Ordering::Relaxed);
+                return self.busy(Refusal::busy(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    encoding,
+                    "the span queue is full: retry later",
+                    1,
+                ));
+            }
+            let sent = inner.queue.try_send(Queued {
+                batch,
+                arrived_ns,
+                spans,
+            });
+            if sent.is_err() {
+                inner.queued_spans.fetch_sub(spans, Ordering::Relaxed);
+                return self.busy(Refusal::busy(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    encoding,
+                    "the span queue is full: retry later",
+                    1,
+                ));
+            }
+        }
+        inner
+            .stats
+            .spans_accepted
+            .fetch_add(spans as u64, Ordering::Relaxed);
+        inner
+            .stats
+            .spans_rejected
+            .fetch_add(rejected, Ordering::Relaxed);
+        otlp::accepted(encoding, rejected, why)
+    }
+
+    fn busy(&self, refusal: Refusal) -> Response {
+        self.inner
+            .stats
+            .refused_busy
+            .fetch_add(1, Ordering::Relaxed);
+        refusal.into_response()
+    }
+
+    /// Moves the graph's clock to now and reads its figures, with the version of what it
+    /// draws (bumped by every new service, link, instance or pin).
+    pub fn tick(&self) -> (Tick, u64) {
+        let now = unix_now_ns();
+        let t = now.saturating_sub(self.inner.started_ns) as f64 / 1e9;
+        let mut graph = self.graph();
+        graph.advance(now);
+        let tick = graph.tick(t);
+        let version = graph.version() + self.pins().0;
+        self.inner.version.store(version, Ordering::Relaxed);
+        (tick, version)
+    }
+
+    /// The version the last tick read.
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Relaxed)
+    }
+
+    fn pins(&self) -> MutexGuard<'_, (u64, BTreeMap<String, [f64; 2]>)> {
+        self.inner
+            .pins
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The system as seen so far, in the topology file format, with its pinned positions.
+    pub fn topology(&self) -> Topology {
+        let mut topology = self.graph().topology(TOPOLOGY_NAME);
+        let pins = self.pins();
+        topology.layout = pins
+            .1
+            .iter()
+            .filter(|(name, _)| topology.service(name).is_some())
+            .map(|(name, at)| (name.clone(), *at))
+            .collect();
+        topology
+    }
+
+    /// Pins services of the observed graph where a person placed them (replaced whole).
+    pub fn set_layout(&self, layout: BTreeMap<String, [f64; 2]>) {
+        let mut pins = self.pins();
+        pins.0 += 1;
+        pins.1 = layout;
+    }
+
+    /// Everything a new viewer needs, and the version it shows.
+    pub fn snapshot(&self) -> (Snapshot, u64) {
+        let (state, version) = self.tick();
+        let topology = self.topology();
+        let analysis = {
+            let mut cached = self
+                .inner
+                .analysis
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match cached.as_ref() {
+                Some((at, analysis)) if *at == version => analysis.clone(),
+                _ => {
+                    let analysis = analysis::analyze(&topology).affected_only();
+                    *cached = Some((version, analysis.clone()));
+                    analysis
+                }
+            }
+        };
+        let snapshot = Snapshot {
+            positions: layout::layered(&topology),
+            analysis,
+            topology,
+            state,
+        };
+        (snapshot, version)
+    }
+}
