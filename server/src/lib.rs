@@ -8,6 +8,7 @@
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`otlp`]: the OTLP/HTTP trace receiver's decoding and answers.
 //! - [`observed`]: the observed system, fed by the receiver through a bounded queue.
+//! - [`telemetry`]: spans out through the OpenTelemetry SDK (the demo system's processes).
 //! - [`store`]: saved topologies in the embedded SQLite database.
 //! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
 
@@ -18,6 +19,7 @@ pub mod observed;
 pub mod otlp;
 pub mod session;
 pub mod store;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -316,10 +316,13 @@ fn to_span(span: &opentelemetry_proto::tonic::trace::v1::Span) -> Result<Span, S
         .status
         .as_ref()
         .is_some_and(|s| s.code == OtlpStatus::Error as i32);
-    let peer = if kind.is_outgoing() {
-        peer_name(&span.attributes)
+    let (peer, database) = if kind.is_outgoing() {
+        (
+            peer_name(&span.attributes),
+            string_attribute(&span.attributes, "db.system").is_some(),
+        )
     } else {
-        None
+        (None, false)
     };
     Ok(Span {
         trace_id,
@@ -330,6 +333,7 @@ fn to_span(span: &opentelemetry_proto::tonic::trace::v1::Span) -> Result<Span, S
         end_ns: span.end_time_unix_nano,
         error,
         peer,
+        database,
     })
 }
 

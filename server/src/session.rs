@@ -706,9 +706,16 @@ impl Session {
         )
     }
 
-    /// The current figures, for `/metrics`.
+    /// The current figures of the source shown, for `/metrics`.
     pub fn tick(&self) -> Tick {
-        self.lock().tick()
+        let live = self.lock();
+        match live.source {
+            Source::Simulated => live.tick(),
+            Source::Observed => {
+                drop(live);
+                self.observed.tick().0
+            }
+        }
     }
 
     /// Everything a new viewer needs: topology, positions and the current figures.

@@ -97,7 +97,8 @@ pub struct Stats {
     pub spans: u64,
     /// Client and server spans paired by id.
     pub paired: u64,
-    /// Calls counted at once by a callee name that had paired before.
+    /// Calls counted at once by their callee's name: one that had paired before, or a
+    /// database's.
     pub by_peer: u64,
     /// Client spans that never paired and became calls to a virtual service.
     pub to_virtual: u64,
@@ -378,10 +379,15 @@ impl Graph {
                 self.count_call(service, server.service, end_ns, duration_ns, span.error);
                 return;
             }
-            let known = span.peer.as_deref().and_then(|peer| {
-                let found = self.peers.get(&(service, Box::from(peer)))?;
-                (!found.ambiguous).then_some(found.callee)
-            });
+            let known = match span.peer.as_deref() {
+                Some(peer) if span.database => self.service_index(peer, true, self.now_ns),
+                Some(peer) => self
+                    .peers
+                    .get(&(service, Box::from(peer)))
+                    .filter(|found| !found.ambiguous)
+                    .map(|found| found.callee),
+                None => None,
+            };
             if let Some(callee) = known {
                 self.stats.by_peer += 1;
                 self.count_call(service, callee, end_ns, duration_ns, span.error);

@@ -42,6 +42,10 @@ pub struct Span {
     /// `messaging.destination.name`), which names a virtual service when the callee sends
     /// no spans of its own.
     pub peer: Option<Box<str>>,
+    /// The peer is a database (`db.system` is set): databases send no spans of their own,
+    /// so the call is counted to the virtual service at once, as the servicegraph
+    /// connector does, rather than after waiting for a partner.
+    pub database: bool,
 }
 
 impl Span {

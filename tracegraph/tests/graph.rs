@@ -155,6 +155,7 @@ fn span(
         end_ns,
         error,
         peer: peer.map(Box::from),
+        database: false,
     }
 }
 
