@@ -9,10 +9,12 @@
 //! - [`otlp`]: the OTLP/HTTP trace receiver's decoding and answers.
 //! - [`observed`]: the observed system, fed by the receiver through a bounded queue.
 //! - [`telemetry`]: spans out through the OpenTelemetry SDK (the demo system's processes).
+//! - [`demo`]: `blastradius demo`, a topology file run as real processes that send spans.
 //! - [`store`]: saved topologies in the embedded SQLite database.
 //! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
 
 pub mod api;
+pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod observed;

@@ -102,6 +102,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a topology file as a real system on this machine: one process per instance,
+    /// real HTTP calls, a load generator at each entry, spans sent to the server over OTLP.
+    Demo {
+        /// Topology file (.json, .yaml or .yml).
+        file: PathBuf,
+        /// The blastradius server that receives the spans.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Stop after this many seconds (Ctrl-C or SIGTERM stop it too).
+        #[arg(long)]
+        duration: Option<f64>,
+    },
+    /// One instance's process of a running demo (started by `demo`).
+    #[command(hide = true)]
+    DemoInstance {
+        #[arg(long)]
+        plan: PathBuf,
+        /// SERVICE#N
+        #[arg(long)]
+        instance: String,
+    },
     /// Print a template topology (JSON): line, ring, star, full, mesh, tree, scale-free,
     /// pipeline, shop.
     Template {
@@ -270,6 +291,15 @@ fn main() -> ExitCode {
         Some(Command::Analyze { file, json }) => print(commands::analyze(&file, json)),
         Some(Command::Report { file, seed, json }) => {
             print(commands::resilience_report(&file, seed, json))
+        }
+        Some(Command::Demo {
+            file,
+            server,
+            duration,
+        }) => commands::read_topology(&file)
+            .and_then(|topology| server::demo::run(topology, &server, duration)),
+        Some(Command::DemoInstance { plan, instance }) => {
+            server::demo::run_instance(&plan, &instance)
         }
         Some(Command::Template { name, size, seed }) => {
             print(commands::template(&name, size, seed))

@@ -210,7 +210,7 @@ fn gunzip(body: &[u8], encoding: Encoding) -> Result<Vec<u8>, Refusal> {
 /// rejected (or a warning to give).
 pub fn accepted(encoding: Encoding, rejected: u64, message: String) -> Response {
     let partial_success =
-        (rejected > 0 || !message.is_empty()).then(|| ExportTracePartialSuccess {
+        (rejected > 0 || !message.is_empty()).then_some(ExportTracePartialSuccess {
             rejected_spans: rejected as i64,
             error_message: message,
         });
