@@ -273,7 +273,7 @@ fn request_through(
     let now = SystemTime::now();
     let at = |ms: u64| now + Duration::from_millis(ms);
     let gateway = &gateways[n % gateways.len()];
-    let failed = n % 10 == 0;
+    let failed = n.is_multiple_of(10);
     let root = gateway
         .span_builder("GET /checkout")
         .with_kind(SpanKind::Server)

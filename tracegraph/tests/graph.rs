@@ -198,7 +198,7 @@ fn a_known_system_becomes_its_graph_and_figures() {
         T0,
         10,
         |_| true,
-        |_, n| n % 10 == 0,
+        |_, n| n.is_multiple_of(10),
     );
     let topology = graph.topology("observed");
     let names: Vec<&str> = topology.services.iter().map(|s| s.name.as_str()).collect();
@@ -430,7 +430,7 @@ fn same_spans_same_figures() {
             T0,
             5,
             |at| at < T0 + 3 * S,
-            |_, n| n % 7 == 0,
+            |_, n| n.is_multiple_of(7),
         );
         (
             format!("{:?}", graph.tick(5.0)),
