@@ -54,6 +54,8 @@ pub struct Live {
     /// with each snapshot: computing it here would double the WASM bundle).
     pub analysis: Memo<Option<Analysis>>,
     pub screen: RwSignal<Screen>,
+    /// The live view shows a real system seen through its traces (not the simulation).
+    pub observed: Memo<bool>,
     /// The newest snapshot and tick from the stream while a replay shows past ones; the
     /// live view comes back to them. Ticks only: the stream's own, never a replay's.
     pub latest: StoredValue<(Option<Snapshot>, Option<Tick>)>,
@@ -65,6 +67,7 @@ pub fn App() -> impl IntoView {
     let snapshot = RwSignal::new(None::<Snapshot>);
     let tick = RwSignal::new(None::<Tick>);
     let analysis = Memo::new(move |_| snapshot.with(|s| s.as_ref().map(|s| s.analysis.clone())));
+    let observed = Memo::new(move |_| snapshot.with(|s| s.as_ref().is_some_and(|s| s.observed)));
     let live = Live {
         snapshot,
         tick,
@@ -78,6 +81,7 @@ pub fn App() -> impl IntoView {
         marks: RwSignal::new(VecDeque::new()),
         outage_s: RwSignal::new(0.0),
         screen: RwSignal::new(Screen::Live),
+        observed,
         latest: StoredValue::new((None, None)),
     };
     provide_context(live);
@@ -159,11 +163,17 @@ pub fn App() -> impl IntoView {
                 {move || live.snapshot.with(|s| s.as_ref().map(|s| s.topology.name.clone()))}
             </div>
             <ConnectionBadge/>
-            <div class="clock" title="simulated time">
+            <SourceSwitch/>
+            <div
+                class="clock"
+                title=move || if live.observed.get() { "time since the server began observing" } else { "simulated time" }
+            >
                 {move || live.tick.with(|t| t.as_ref().map(|t| format!("t = {}", format::clock(t.t))))}
             </div>
-            <crate::views::ScreenSwitch/>
-            <crate::views::ReportButton/>
+            <Show when=move || !live.observed.get()>
+                <crate::views::ScreenSwitch/>
+                <crate::views::ReportButton/>
+            </Show>
             <Availability/>
             <div class="chrome">
                 <crate::chrome::ThemeToggle/>
@@ -175,6 +185,12 @@ pub fn App() -> impl IntoView {
             <section class="canvas">
                 <div class="screen" class:hidden=move || live.screen.get() == Screen::Compare>
                     <Graph/>
+                    <Show when=move || {
+                        live.observed.get()
+                            && live.snapshot.with(|s| s.as_ref().is_some_and(|s| s.topology.services.is_empty()))
+                    }>
+                        <ObserveHelp/>
+                    </Show>
                 </div>
                 <Show when=move || live.screen.get() == Screen::Compare>
                     <crate::views::CompareScreen/>
@@ -187,6 +203,61 @@ pub fn App() -> impl IntoView {
                 <Panel/>
             </aside>
         </main>
+    }
+}
+
+/// The switch between the simulation and the observed system: both keep running on the
+/// server, and every viewer follows the one chosen.
+#[component]
+fn SourceSwitch() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let button = move |observed: bool, label: &'static str, test_id: &'static str, title| {
+        view! {
+            <button
+                data-testid=test_id
+                title=title
+                class:active=move || live.observed.get() == observed
+                aria-pressed=move || (live.observed.get() == observed).to_string()
+                on:click=move |_| {
+                    let source = if observed { "observed" } else { "simulated" };
+                    live.selected.set(None);
+                    live.selected_edge.set(None);
+                    if live.screen.get_untracked() != Screen::Live {
+                        live.screen.set(Screen::Live);
+                    }
+                    api::in_background(live, async move {
+                        let body = serde_json::json!({ "source": source }).to_string();
+                        api::send("PUT", "/api/session", Some(body)).await
+                    });
+                }
+            >
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <div class="source-switch" role="group" aria-label="What the live view shows" data-testid="source">
+            {button(false, "Simulated", "source-simulated", "The simulation: design a topology and break it")}
+            {button(true, "Observed", "source-observed", "A real system, live from its OpenTelemetry traces")}
+        </div>
+    }
+}
+
+/// What to do when the observed graph is empty: how to send traces here.
+#[component]
+fn ObserveHelp() -> impl IntoView {
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    view! {
+        <div class="observe-help" data-testid="observe-empty">
+            <h2>"No spans yet"</h2>
+            <p>"Point your services' OpenTelemetry SDKs (or a Collector's OTLP/HTTP exporter) here:"</p>
+            <pre>{format!("OTEL_EXPORTER_OTLP_ENDPOINT={origin}")}</pre>
+            <p>"or run a real demo system that sends its traces here, in a second terminal:"</p>
+            <pre>{format!("blastradius template shop > shop.json\nblastradius demo shop.json --server {origin}")}</pre>
+            <p class="hint">"A service appears within a second of its first span."</p>
+        </div>
     }
 }
 

@@ -60,6 +60,8 @@ fn free_spot(at: [f64; 2], taken: impl Iterator<Item = [f64; 2]> + Clone) -> [f6
 struct NodeView {
     name: String,
     entry: bool,
+    /// An observed callee that sends no spans of its own (a database, an outside API).
+    is_virtual: bool,
 }
 
 #[derive(Clone, PartialEq)]
@@ -179,6 +181,7 @@ pub fn Graph() -> impl IntoView {
                 .map(|service| NodeView {
                     name: service.name.clone(),
                     entry: service.is_entry(),
+                    is_virtual: service.is_virtual,
                 })
                 .collect::<Vec<_>>()
         })
@@ -911,7 +914,11 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
     let live = expect_context::<Live>();
     let DragStart(start_drag) = expect_context::<DragStart>();
     let SearchMatches(matches) = expect_context::<SearchMatches>();
-    let NodeView { name, entry } = node;
+    let NodeView {
+        name,
+        entry,
+        is_virtual,
+    } = node;
     let search_name = name.clone();
     let faded = move || matches.with(|m| m.as_ref().is_some_and(|m| !m.contains(&search_name)));
     let position_name = name.clone();
@@ -973,6 +980,7 @@ fn Node(node: NodeView, positions: Memo<Positions>) -> impl IntoView {
             class="node"
             class:selected=selected
             class:entry=entry
+            class:virtual=is_virtual
             class:spof=move || spof.get()
             class:faded=faded
             data-testid=format!("node-{name}")

@@ -346,7 +346,7 @@ fn ServiceCard() -> impl IntoView {
                                 <dd>{move || format::millis(figures().and_then(|f| f.p99_ms))}</dd>
                                 <Sparkline history=history pick=|p| p.2 share=false/>
                             </div>
-                            <div>
+                            <div class:hidden=move || live.observed.get()>
                                 <dt>"Busy"</dt>
                                 <dd>
                                     {move || format::percent(figures().map(|f| f.utilization))}
@@ -357,7 +357,11 @@ fn ServiceCard() -> impl IntoView {
                         .into_any()
                 }
             }}
-            <div class="actions">
+            <p class="observed-note" class:hidden=move || !live.observed.get() data-testid="observed-faults-note">
+                "Faults on a real system act through fault proxies, which this server does not \
+                 run yet: switch to Simulated to break the simulation."
+            </p>
+            <div class="actions" class:hidden=move || live.observed.get()>
                 <button
                     class="danger"
                     data-testid="kill"
@@ -385,7 +389,10 @@ fn ServiceCard() -> impl IntoView {
                     "Revive"
                 </button>
             </div>
-            <div class="actions secondary" class:hidden=move || component().is_some() || selected().is_none()>
+            <div
+                class="actions secondary"
+                class:hidden=move || component().is_some() || selected().is_none() || live.observed.get()
+            >
                 <button
                     data-testid="latency"
                     title=format!("Add {LATENCY_MS} ms to every answer")

@@ -214,8 +214,17 @@ pub fn Toolbar() -> impl IntoView {
             .with(|t| t.as_ref().is_some_and(|t| t.speed == 0.0))
     };
     let speed = RwSignal::new(1.0f64);
+    let simulated = move || !live.observed.get();
     view! {
-        <nav class="toolbar" aria-label="Simulation controls">
+        <Show when=move || live.observed.get()>
+            <nav class="toolbar observing" aria-label="Observed system" data-testid="observing">
+                <span class="observing-note">
+                    "Observing a real system through its traces. Templates, editing, the routing \
+                     mode and the clock belong to the simulation: switch to Simulated for them."
+                </span>
+            </nav>
+        </Show>
+        <nav class="toolbar" class:hidden=move || !simulated() aria-label="Simulation controls">
             <label class="control">
                 <select
                     data-testid="template-select"

@@ -606,6 +606,7 @@ pub fn ReplayBar() -> impl IntoView {
                     positions: drawn.positions,
                     analysis: drawn.analysis,
                     state: frame.clone(),
+                    observed: false,
                 }));
             }
             live.tick.set(Some(frame));

@@ -24,11 +24,13 @@ export async function withTwoViewers(
 
 /** Puts the shared server back to the shop demo, running at 1×, without faults. */
 export async function resetServer(request: APIRequestContext) {
+  // The simulated source first: the topology of an observed system cannot be replaced.
+  expect((await request.put('/api/session', { data: { source: 'simulated' } })).ok()).toBe(true);
   const shop = await request.get('/api/templates/shop');
   expect(shop.ok()).toBe(true);
   expect((await request.put('/api/topology', { data: await shop.json() })).ok()).toBe(true);
   const session = await request.put('/api/session', {
-    data: { paused: false, speed: 1, routing_mode: 'smart' },
+    data: { source: 'simulated', paused: false, speed: 1, routing_mode: 'smart' },
   });
   expect(session.ok()).toBe(true);
   expect((await request.post('/api/session/reset')).ok()).toBe(true);

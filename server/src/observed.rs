@@ -299,6 +299,7 @@ impl Observed {
             analysis,
             topology,
             state,
+            observed: true,
         };
         (snapshot, version)
     }

@@ -732,6 +732,7 @@ impl Session {
             analysis: live.analysis(),
             topology,
             state: live.tick(),
+            observed: false,
         };
         (snapshot, live.view_version)
     }

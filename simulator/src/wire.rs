@@ -151,6 +151,9 @@ pub struct Snapshot {
     pub state: Tick,
     /// The static resilience analysis of `topology` in its routing mode.
     pub analysis: Analysis,
+    /// The topology and figures are a real system's, seen through its traces.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed: bool,
 }
 
 /// A run a viewer can scrub through (`GET /api/runs/{id}`): the live one, or one loaded

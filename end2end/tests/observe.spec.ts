@@ -1,0 +1,98 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, test } from '@playwright/test';
+import { Dashboard } from './dashboard';
+
+// A server of its own started with --observe, and `blastradius demo` running the shop
+// template as real processes that send it their spans; both stopped by their own ids.
+const binary = process.env.BLASTRADIUS_BIN ?? '../target/debug/blastradius';
+const port = Number(process.env.E2E_OBSERVE_PORT ?? '8766');
+const base = `http://127.0.0.1:${port}`;
+
+/** Starts `args` and resolves once its output matches `ready`; keeps what it printed. */
+function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready: ${args.join(' ')}\n${text}`)), 20_000);
+    const seen = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (ready.test(text)) {
+        clearTimeout(timer);
+        resolve({ child, output: () => text });
+      }
+    };
+    child.stdout?.on('data', seen);
+    child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${text}`)));
+  });
+}
+
+/** Stops a process by its id and waits for it to go. */
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await gone;
+}
+
+test('a real shop, observed live: its graph, availability, and a kill -9 shown down', async ({ page }) => {
+  test.setTimeout(90_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-observe-'));
+  const shop = path.join(dir, 'shop.json');
+  const template = spawn(binary, ['template', 'shop'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const chunks: Buffer[] = [];
+  template.stdout?.on('data', (c: Buffer) => chunks.push(c));
+  await new Promise((resolve) => template.on('exit', resolve));
+  fs.writeFileSync(shop, Buffer.concat(chunks));
+
+  const server = await start(
+    ['serve', '--observe', '--bind', `127.0.0.1:${port}`, '--dist', '../dist', '--data-dir', path.join(dir, 'data')],
+    /serving on/,
+  );
+  let demo: { child: ChildProcess; output: () => string } | undefined;
+  try {
+    // Before any span: the page says how to send them.
+    const dashboard = new Dashboard(page);
+    await page.goto(base);
+    await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+    await expect(page.getByTestId('source-observed')).toHaveAttribute('aria-pressed', 'true');
+    await expect(page.getByTestId('observe-empty')).toContainText('OTEL_EXPORTER_OTLP_ENDPOINT');
+    await page.screenshot({ path: path.join(dir, 'empty.png') });
+
+    demo = await start(['demo', shop, '--server', base], /Ctrl-C stops every process/);
+    // The real shop appears: every service of the file, with its links, as it runs.
+    for (const service of ['web', 'mobile-api', 'catalog', 'catalog-db', 'cart', 'payments']) {
+      await expect(dashboard.node(service)).toBeVisible({ timeout: 10_000 });
+    }
+    await expect(dashboard.edge('catalog', 'catalog-db')).toBeVisible();
+    await expect(dashboard.edge('web', 'checkout')).toBeVisible();
+    await expect(page.getByTestId('observe-empty')).toHaveCount(0);
+    await dashboard.expectAvailability((a) => a > 0.97);
+    await dashboard.expectAvailability((a) => a > 0.97, 'availability-web');
+    // Simulation-only controls are out of the way, and say why.
+    await expect(page.getByTestId('observing')).toBeVisible();
+    await expect(page.getByTestId('template-select')).toBeHidden();
+
+    // kill -9 one catalog process: a real crash, shown down within 5 s.
+    const pid = Number(/catalog#1\s+pid (\d+)/.exec(demo.output())?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+    await expect(dashboard.node('catalog').locator('.instance.down')).toHaveCount(1, { timeout: 5_000 });
+    await expect(dashboard.node('catalog')).toHaveAttribute('data-health', 'degraded');
+    console.log(`catalog#1 shown down ${Date.now() - killedAt} ms after kill -9`);
+    await page.screenshot({ path: path.join(dir, 'killed.png') });
+    if (process.env.SCREENSHOT_DIR) {
+      await page.screenshot({ path: path.join(process.env.SCREENSHOT_DIR, 'dashboard-observed.png') });
+    }
+  } finally {
+    if (demo) await stop(demo.child);
+    await stop(server.child);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // The demo stopped every process it started.
+  expect(demo?.output()).toContain('every process stopped');
+});
