@@ -225,6 +225,10 @@ pub fn Graph() -> impl IntoView {
             .with(|t| t.as_ref().map_or(RoutingMode::Smart, |t| t.routing_mode))
     });
     let component = move || {
+        // A real system has no simulated routing component to draw.
+        if live.observed.get() {
+            return None;
+        }
         let (name, label) = component_of(mode.get());
         let position =
             positions.with(|p| (!p.is_empty()).then(|| component_position(p.values())))?;

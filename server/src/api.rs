@@ -220,6 +220,7 @@ pub async fn get_observed(State(state): State<AppState>) -> Json<serde_json::Val
             "evicted": graph.evicted,
             "late": graph.late,
             "over_cap": graph.over_cap,
+            "orphaned": graph.orphaned,
         },
     }))
 }

@@ -12,8 +12,10 @@
 //! same. A name that paired with two callees is never used that way again. A client span
 //! still unpaired when its wait ends is a call to a *virtual* service named by its peer
 //! attributes (a database, an outside API), or, naming none, is dropped and counted. A
-//! SERVER span without a parent makes its service an entry point; so does one whose parent
-//! never arrived. The store is capped: past the cap the oldest waiting spans are decided
+//! SERVER span without a parent makes its service an entry point; so do those whose parent
+//! never arrived, when they are at least half of the service's SERVER spans with a parent
+//! (a caller that sends no spans); a few lost parents (a caller crashed before exporting)
+//! make none. The store is capped: past the cap the oldest waiting spans are decided
 //! early (and counted as evicted).
 //!
 //! # Time
@@ -88,6 +90,9 @@ const MILLI: u64 = 1_000_000;
 /// Buckets past "now" kept for spans that end a little in the future of the graph's clock.
 const FUTURE_BUCKETS: u64 = 2;
 
+/// Parented SERVER spans a service's orphan share is judged over (halved past it).
+const ORPHAN_MEMORY: u64 = 10_000;
+
 /// Arrival seconds over which the longest lag is remembered.
 const LAG_MEMORY_S: usize = 5;
 
@@ -110,6 +115,9 @@ pub struct Stats {
     pub late: u64,
     /// Spans dropped because a cap on services, links or instances was reached.
     pub over_cap: u64,
+    /// SERVER spans whose parent never arrived, of a service whose callers mostly send
+    /// spans (the parent was lost, say in a crash): no entry point is made of them.
+    pub orphaned: u64,
 }
 
 type SpanKey = (u128, u64);
@@ -121,6 +129,11 @@ struct ServiceState {
     last_seen_ns: u64,
     /// Arrival time of the last request it took as an entry point.
     entry_seen_ns: Option<u64>,
+    /// SERVER spans with a parent span, and those whose parent never arrived (decayed by
+    /// halving): a service most of whose callers send no spans is an entry point, one that
+    /// lost a few parents (a caller crashed before exporting) is not.
+    parented: u64,
+    orphaned: u64,
     instances: Vec<InstanceState>,
     forgotten: bool,
 }
@@ -350,6 +363,12 @@ impl Graph {
                 return;
             }
             let parent = (span.trace_id, span.parent_span_id);
+            let state = &mut self.services[service as usize];
+            state.parented += 1;
+            if state.parented > ORPHAN_MEMORY {
+                state.parented /= 2;
+                state.orphaned /= 2;
+            }
             if let Some(client) = self.pending_clients.remove(&parent) {
                 self.stats.paired += 1;
                 self.learn_peer(client.caller, client.peer.as_deref(), service);
@@ -438,6 +457,12 @@ impl Graph {
                 let Some(server) = self.pending_servers.remove(&expired.key) else {
                     return false;
                 };
+                let state = &mut self.services[server.service as usize];
+                state.orphaned += 1;
+                if state.orphaned * 2 < state.parented {
+                    self.stats.orphaned += 1;
+                    return true;
+                }
                 self.count_entry(
                     server.service,
                     server.end_ns,
@@ -703,6 +728,8 @@ impl Graph {
             is_virtual,
             last_seen_ns: now,
             entry_seen_ns: None,
+            parented: 0,
+            orphaned: 0,
             instances: Vec::new(),
             forgotten: false,
         });
@@ -801,26 +828,30 @@ impl Graph {
         visible
     }
 
-    /// Whether calls into `service` failed in the live window.
-    fn calls_failing(&self, service: u32) -> bool {
-        self.links.iter().enumerate().any(|(i, link)| {
-            link.to == service
-                && !link.forgotten
-                && self.sum.links.get(i).is_some_and(|c| c.failures > 0)
-        })
+    /// For each service, whether calls into it failed in the live window.
+    ///
+    /// # Complexity
+    /// O(services + links), once per tick.
+    fn calls_failing(&self) -> Vec<bool> {
+        let mut failing = vec![false; self.services.len()];
+        for (i, link) in self.links.iter().enumerate() {
+            if !link.forgotten && self.sum.links.get(i).is_some_and(|c| c.failures > 0) {
+                failing[link.to as usize] = true;
+            }
+        }
+        failing
     }
 
     /// Each visible instance of `service`: its id and whether it is up. An instance is down
     /// when it has been silent for [`Config::silent_after_ns`] (beyond the lag) while calls
     /// to its service fail or one of its siblings still sends; an idle system stays up.
-    fn instance_states(&self, service: u32) -> Vec<(String, bool)> {
+    fn instance_states(&self, service: u32, failing: bool) -> Vec<(String, bool)> {
         let instances = self.visible_instances(service);
         let silent_before = self
             .now_ns
             .saturating_sub(self.config.silent_after_ns + self.lag_ns());
         let silent = |i: &InstanceState| i.last_seen_ns < silent_before;
         let any_sending = instances.iter().any(|i| !silent(i));
-        let failing = self.calls_failing(service);
         instances
             .iter()
             .map(|i| (i.id.clone(), !(silent(i) && (failing || any_sending))))
@@ -834,6 +865,7 @@ impl Graph {
         let mut services = BTreeMap::new();
         let mut entries = BTreeMap::new();
         let (mut roots, mut root_errors) = (0, 0);
+        let failing = self.calls_failing();
         for index in self.visible_services() {
             let state = &self.services[index as usize];
             let counts = self.sum.services.get(index as usize);
@@ -845,7 +877,9 @@ impl Graph {
             let (ids, up): (Vec<String>, Vec<bool>) = if state.is_virtual {
                 (Vec::new(), vec![true])
             } else {
-                self.instance_states(index).into_iter().unzip()
+                self.instance_states(index, failing[index as usize])
+                    .into_iter()
+                    .unzip()
             };
             let replicas = up.len().max(1) as u32;
             let up_count = up.iter().filter(|&&u| u).count() as u32;

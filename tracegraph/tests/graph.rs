@@ -497,3 +497,58 @@ fn spans_too_old_for_the_ring_are_counted_late() {
     graph.ingest(&batch, T0 + 60 * S);
     assert_eq!(graph.stats().late, 1);
 }
+
+#[test]
+fn lost_parents_make_no_entry_point_but_a_silent_caller_does() {
+    let mut graph = Graph::new(Config::default());
+    let mut system = System::new();
+    run(&mut graph, &mut system, T0, 2, |_| true, |_, _| false);
+    // A few cart spans whose caller's spans were lost (gateway crashed before exporting).
+    let orphans = (0..5)
+        .map(|i| {
+            span(
+                9_000 + i,
+                1,
+                77,
+                SpanKind::Server,
+                T0 + 2 * S,
+                T0 + 2 * S + MS,
+                false,
+                None,
+            )
+        })
+        .collect();
+    let lost = Batch {
+        resources: vec![ResourceSpans {
+            service: "cart".into(),
+            instance: "cart-1".into(),
+            spans: orphans,
+        }],
+    };
+    graph.ingest(&lost, T0 + 2 * S);
+    graph.advance(T0 + 10 * S);
+    assert!(!graph.topology("t").service("cart").unwrap().is_entry());
+    assert_eq!(graph.stats().orphaned, 5);
+    // A service every one of whose callers propagates context but sends no spans.
+    for i in 0..20u64 {
+        let batch = Batch {
+            resources: vec![ResourceSpans {
+                service: "billing".into(),
+                instance: "billing-1".into(),
+                spans: vec![span(
+                    10_000 + u128::from(i),
+                    1,
+                    5,
+                    SpanKind::Server,
+                    T0 + 10 * S,
+                    T0 + 10 * S + MS,
+                    false,
+                    None,
+                )],
+            }],
+        };
+        graph.ingest(&batch, T0 + 10 * S + i * MS);
+    }
+    graph.advance(T0 + 20 * S);
+    assert!(graph.topology("t").service("billing").unwrap().is_entry());
+}
