@@ -29,10 +29,10 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracer;
 use rand::{Rng, SeedableRng};
-use rand_distr::{Exp1, StandardNormal};
+use rand_distr::Exp1;
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
-use simulator::topology::{Dependency, Service, ServiceTimeDist, Topology};
+use simulator::topology::{Dependency, Service, Topology};
 
 /// Most processes one demo starts: each is a real process with threads of its own.
 pub const MAX_PROCESSES: u32 = 200;
@@ -568,17 +568,9 @@ impl Instance {
 
 /// A draw of `service`'s work time, as the simulator draws it.
 fn work_time(service: &Service, rng: &mut Pcg64Mcg) -> Duration {
-    let mean = service.service_time_ms / 1e3;
-    let seconds = match service.service_time_dist {
-        ServiceTimeDist::Constant => mean,
-        ServiceTimeDist::Exponential => rng.sample::<f64, _>(Exp1) * mean,
-        ServiceTimeDist::Lognormal => {
-            const SIGMA: f64 = 0.5;
-            let normal: f64 = rng.sample(StandardNormal);
-            let mu = mean.ln() - SIGMA * SIGMA / 2.0;
-            (mu + SIGMA * normal).exp()
-        }
-    };
+    let seconds = service
+        .service_time_dist
+        .sample(service.service_time_ms / 1e3, rng);
     Duration::from_secs_f64(seconds.clamp(0.0, 3600.0))
 }
 

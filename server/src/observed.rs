@@ -18,7 +18,7 @@ use simulator::topology::Topology;
 use simulator::wire::{Snapshot, Tick};
 use tracegraph::{Batch, Config, Graph, Stats};
 
-use crate::otlp::{self, Encoding, Refusal};
+use crate::otlp::{self, Refusal};
 
 /// Spans received but not yet in the graph; an export that would pass this waits (429).
 pub const MAX_QUEUED_SPANS: usize = 250_000;
@@ -43,6 +43,26 @@ pub struct IngestStats {
     pub refused_busy: AtomicU64,
     /// Requests refused as malformed, too large or of another content type.
     pub refused_invalid: AtomicU64,
+}
+
+/// One export waiting for a decode permit, counted while it lives.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// How many were waiting before this one.
+    ahead: usize,
+}
+
+impl Waiting<'_> {
+    fn count(count: &AtomicUsize) -> Waiting<'_> {
+        let ahead = count.fetch_add(1, Ordering::Relaxed);
+        Waiting { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Queued {
@@ -147,36 +167,35 @@ impl Observed {
         let inner = &self.inner;
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         let arrived_ns = unix_now_ns();
-        let guess = if headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("json"))
-        {
-            Encoding::Json
-        } else {
-            Encoding::Protobuf
+        let encoding = match otlp::encoding(headers) {
+            Ok(encoding) => encoding,
+            Err(refusal) => {
+                inner.stats.refused_invalid.fetch_add(1, Ordering::Relaxed);
+                return refusal.into_response();
+            }
         };
-        if inner.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
-            inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        // Counted out on drop too: a client that hangs up while waiting leaves no count.
+        let waiting = Waiting::count(&inner.waiting);
+        if waiting.ahead >= MAX_WAITING {
             return self.busy(Refusal::busy(
                 StatusCode::SERVICE_UNAVAILABLE,
-                guess,
+                encoding,
                 "too many exports are being decoded: retry later",
                 1,
             ));
         }
         let permit = inner.decoding.acquire().await;
-        inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        drop(waiting);
         let Ok(_permit) = permit else {
             return self.busy(Refusal::busy(
                 StatusCode::SERVICE_UNAVAILABLE,
-                guess,
+                encoding,
                 "the receiver is shutting down",
                 1,
             ));
         };
-        let (request, encoding) = match otlp::decode(headers, body) {
-            Ok(decoded) => decoded,
+        let request = match otlp::decode(headers, body, encoding) {
+            Ok(request) => request,
             Err(refusal) => {
                 inner.stats.refused_invalid.fetch_add(1, Ordering::Relaxed);
                 return refusal.into_response();
@@ -185,31 +204,13 @@ impl Observed {
         let (batch, rejected, why) = otlp::to_batch(&request);
         drop(request);
         let spans = batch.span_count();
-        if spans > 0 {
-            let queued = inner.queued_spans.fetch_add(spans, Ordering::Relaxed);
-            if queued + spans > MAX_QUEUED_SPANS {
-                inner.queued_spans.fetch_sub(spans, Ordering::Relaxed);
-                return self.busy(Refusal::busy(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    encoding,
-                    "the span queue is full: retry later",
-                    1,
-                ));
-            }
-            let sent = inner.queue.try_send(Queued {
-                batch,
-                arrived_ns,
-                spans,
-            });
-            if sent.is_err() {
-                inner.queued_spans.fetch_sub(spans, Ordering::Relaxed);
-                return self.busy(Refusal::busy(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    encoding,
-                    "the span queue is full: retry later",
-                    1,
-                ));
-            }
+        if spans > 0 && !self.enqueue(batch, arrived_ns, spans) {
+            return self.busy(Refusal::busy(
+                StatusCode::TOO_MANY_REQUESTS,
+                encoding,
+                "the span queue is full: retry later",
+                1,
+            ));
         }
         inner
             .stats
@@ -220,6 +221,25 @@ impl Observed {
             .spans_rejected
             .fetch_add(rejected, Ordering::Relaxed);
         otlp::accepted(encoding, rejected, why)
+    }
+
+    /// Hands `batch` to the ingest thread; false, taking nothing, if the queue is full.
+    fn enqueue(&self, batch: Batch, arrived_ns: u64, spans: usize) -> bool {
+        let inner = &self.inner;
+        let queued = inner.queued_spans.fetch_add(spans, Ordering::Relaxed);
+        let sent = queued + spans <= MAX_QUEUED_SPANS
+            && inner
+                .queue
+                .try_send(Queued {
+                    batch,
+                    arrived_ns,
+                    spans,
+                })
+                .is_ok();
+        if !sent {
+            inner.queued_spans.fetch_sub(spans, Ordering::Relaxed);
+        }
+        sent
     }
 
     fn busy(&self, refusal: Refusal) -> Response {
@@ -241,6 +261,12 @@ impl Observed {
         let version = graph.version() + self.pins().0;
         self.inner.version.store(version, Ordering::Relaxed);
         (tick, version)
+    }
+
+    /// Moves the graph's clock to now without reading its figures (while the simulation is
+    /// shown): spans whose wait is over are decided, what has gone quiet is forgotten.
+    pub fn advance(&self) {
+        self.graph().advance(unix_now_ns());
     }
 
     /// The version the last tick read.

@@ -113,30 +113,33 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Reads an export request from its headers and body.
-pub fn decode(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(ExportTraceServiceRequest, Encoding), Refusal> {
+/// The encoding an export request's content type names (415 for any other).
+pub fn encoding(headers: &HeaderMap) -> Result<Encoding, Refusal> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
-    let encoding = match mime.to_ascii_lowercase().as_str() {
-        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
-        "application/json" => Encoding::Json,
-        _ => {
-            return Err(Refusal::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Encoding::Json,
-                format!(
-                    "content type '{content_type}' is not OTLP: send application/x-protobuf \
-                     or application/json"
-                ),
-            ));
-        }
-    };
+    match mime.to_ascii_lowercase().as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        _ => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Encoding::Json,
+            format!(
+                "content type '{content_type}' is not OTLP: send application/x-protobuf \
+                 or application/json"
+            ),
+        )),
+    }
+}
+
+/// Reads an export request in `encoding` (see [`encoding`]) from its headers and body.
+pub fn decode(
+    headers: &HeaderMap,
+    body: &Bytes,
+    encoding: Encoding,
+) -> Result<ExportTraceServiceRequest, Refusal> {
     if body.len() > BODY_LIMIT {
         return Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -165,7 +168,7 @@ pub fn decode(
             ));
         }
     };
-    let request = match encoding {
+    Ok(match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|err| {
             Refusal::new(
                 StatusCode::BAD_REQUEST,
@@ -180,8 +183,7 @@ pub fn decode(
                 format!("the body is not an OTLP/JSON ExportTraceServiceRequest: {err}"),
             )
         })?,
-    };
-    Ok((request, encoding))
+    })
 }
 
 fn gunzip(body: &[u8], encoding: Encoding) -> Result<Vec<u8>, Refusal> {

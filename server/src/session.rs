@@ -656,16 +656,10 @@ impl Session {
             .map(|change| live.change_message(change))
             .collect();
         let ended = std::mem::take(&mut live.ended);
-        let (mut tick, topology_version) = match source {
-            Source::Simulated => {
-                let version = live.follow_versions(self.observed.version());
-                (live.tick(), version)
-            }
-            Source::Observed => {
-                let (tick, observed_version) = self.observed.tick();
-                (tick, live.follow_versions(observed_version))
-            }
-        };
+        let simulated = (source == Source::Simulated).then(|| {
+            let version = live.follow_versions(self.observed.version());
+            (live.tick(), version)
+        });
         drop(live);
         for change in changes {
             // No open stream is no error: nobody is listening.
@@ -675,6 +669,23 @@ impl Session {
             // The writer lives as long as the process.
             let _ = self.reports.send(stored);
         }
+        let (mut tick, topology_version) = match simulated {
+            Some(shown) => {
+                // The observed system runs on unseen: its waits end, what is quiet goes.
+                self.observed.advance();
+                shown
+            }
+            None => {
+                // Read off the session's lock: ingest may hold the graph for a moment.
+                let (tick, observed_version) = self.observed.tick();
+                let mut live = self.lock();
+                if live.source != source {
+                    // Switched meanwhile: the switch publishes the other source itself.
+                    return;
+                }
+                (tick, live.follow_versions(observed_version))
+            }
+        };
         tick.published_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
@@ -722,8 +733,10 @@ impl Session {
     pub fn snapshot(&self) -> (Snapshot, u64) {
         let mut live = self.lock();
         if live.source == Source::Observed {
+            // Made off the session's lock: its analysis takes a while on a large graph.
+            drop(live);
             let (snapshot, observed_version) = self.observed.snapshot();
-            return (snapshot, live.follow_versions(observed_version));
+            return (snapshot, self.lock().follow_versions(observed_version));
         }
         live.follow_versions(self.observed.version());
         let topology = live.engine.topology().clone();

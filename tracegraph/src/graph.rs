@@ -227,7 +227,8 @@ pub struct Graph {
     by_name: FxHashMap<String, u32>,
     links: Vec<LinkState>,
     by_link: FxHashMap<(u32, u32), u32>,
-    peers: FxHashMap<(u32, Box<str>), Peer>,
+    /// By caller, then by the callee name its spans give (looked up without allocating).
+    peers: FxHashMap<u32, FxHashMap<Box<str>, Peer>>,
     pending_clients: FxHashMap<SpanKey, PendingClient>,
     /// Keyed by trace and *parent* span id.
     pending_servers: FxHashMap<SpanKey, PendingServer>,
@@ -402,7 +403,8 @@ impl Graph {
                 Some(peer) if span.database => self.service_index(peer, true, self.now_ns),
                 Some(peer) => self
                     .peers
-                    .get(&(service, Box::from(peer)))
+                    .get(&service)
+                    .and_then(|by_name| by_name.get(peer))
                     .filter(|found| !found.ambiguous)
                     .map(|found| found.callee),
                 None => None,
@@ -500,12 +502,13 @@ impl Graph {
 
     fn learn_peer(&mut self, caller: u32, peer: Option<&str>, callee: u32) {
         let Some(peer) = peer else { return };
-        match self.peers.get_mut(&(caller, Box::from(peer))) {
+        let by_name = self.peers.entry(caller).or_default();
+        match by_name.get_mut(peer) {
             Some(known) if known.callee != callee => known.ambiguous = true,
             Some(_) => {}
             None => {
-                self.peers.insert(
-                    (caller, Box::from(peer)),
+                by_name.insert(
+                    Box::from(peer),
                     Peer {
                         callee,
                         ambiguous: false,
@@ -707,9 +710,15 @@ impl Graph {
     /// The number of the service named `raw` (as a valid topology name), added if new;
     /// `None` past the cap.
     fn service_index(&mut self, raw: &str, is_virtual: bool, seen_ns: u64) -> Option<u32> {
-        let name = service_name(raw);
         let now = seen_ns;
-        if let Some(&index) = self.by_name.get(&name) {
+        // A name already in the graph is valid as it is (a fixed point of `service_name`):
+        // found without making a new string, which a database call on every span would.
+        let known = self.by_name.get(raw).copied();
+        let name = match known {
+            Some(_) => String::new(),
+            None => service_name(raw),
+        };
+        if let Some(index) = known.or_else(|| self.by_name.get(&name).copied()) {
             let state = &mut self.services[index as usize];
             if state.forgotten || (state.is_virtual && !is_virtual) {
                 state.forgotten = false;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
 use rand::{Rng, SeedableRng};
-use rand_distr::{Exp1, StandardNormal};
+use rand_distr::Exp1;
 use rand_pcg::Pcg64Mcg;
 
 pub use breaker::BreakerState;
@@ -1660,20 +1660,7 @@ impl Engine {
     fn work_time(&mut self, service: usize, slow: f64) -> Nanos {
         let model = &self.services[service];
         let mean = model.mean_work_ns * slow;
-        let ns = match model.dist {
-            ServiceTimeDist::Constant => mean,
-            // Ziggurat draws: a table lookup and a multiplication almost every time,
-            // where inverting the distribution function costs a logarithm (and more).
-            ServiceTimeDist::Exponential => self.rng.sample::<f64, _>(Exp1) * mean,
-            ServiceTimeDist::Lognormal => {
-                // σ = 0.5, μ chosen so the mean is `service_time_ms`.
-                const SIGMA: f64 = 0.5;
-                let normal: f64 = self.rng.sample(StandardNormal);
-                let mu = mean.ln() - SIGMA * SIGMA / 2.0;
-                (mu + SIGMA * normal).exp()
-            }
-        };
-        round_to_nanos(ns)
+        round_to_nanos(model.dist.sample(mean, &mut self.rng))
     }
 }
 
