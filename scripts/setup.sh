@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing blastradius needs, skipping what is already there:
 # the wasm32 target, Trunk, the wasm-bindgen CLI matching Cargo.lock, and the npm packages
-# of end2end/ (Playwright and the binaryen wasm-opt). With --browser, also Chromium.
+# of end2end/ (Playwright and the binaryen wasm-opt), and the OpenTelemetry Python SDK
+# (end2end/.venv) for the interoperability test. With --browser, also Chromium.
 # Safe to run again and again; quick when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,14 @@ if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@p
   || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
   step "installing the npm packages of end2end/"
   (cd end2end && npm ci --no-audit --no-fund)
+fi
+
+# The OpenTelemetry Python SDK for the interoperability test, in a virtualenv of its own.
+if [ ! -x end2end/.venv/bin/python ] || [ end2end/interop/requirements.txt -nt end2end/.venv/.installed ]; then
+  step "installing the OpenTelemetry Python SDK (end2end/.venv)"
+  python3 -m venv end2end/.venv
+  end2end/.venv/bin/pip install -q --disable-pip-version-check -r end2end/interop/requirements.txt
+  touch end2end/.venv/.installed
 fi
 
 if [ "${1:-}" = "--browser" ] && ! command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null; then

@@ -17,6 +17,8 @@ step "cargo test"
 cargo test --workspace
 step "trunk build --release"
 trunk build --release --offline
-step "end2end (Playwright, headless Chromium)"
 cargo build -p server
+step "interop: spans from the OpenTelemetry Python SDK"
+end2end/.venv/bin/python end2end/interop/python_sdk.py target/debug/blastradius
+step "end2end (Playwright, headless Chromium)"
 (cd end2end && npx playwright test)
