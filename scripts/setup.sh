@@ -2,7 +2,8 @@
 # Installs what building and testing blastradius needs, skipping what is already there:
 # the wasm32 target, Trunk, the wasm-bindgen CLI matching Cargo.lock, and the npm packages
 # of end2end/ (Playwright and the binaryen wasm-opt), and the OpenTelemetry Python SDK
-# (end2end/.venv) for the interoperability test. With --browser, also Chromium.
+# (end2end/.venv) for the interoperability test. With --browser, also Chromium and
+# Prometheus (Debian's packages).
 # Safe to run again and again; quick when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +51,20 @@ if [ ! -x end2end/.venv/bin/python ] || [ end2end/interop/requirements.txt -nt e
   touch end2end/.venv/.installed
 fi
 
-if [ "${1:-}" = "--browser" ] && ! command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null; then
-  step "installing Chromium (Debian package)"
+# With --browser (the tests): Chromium, and a real Prometheus for the Prometheus source's
+# test (Debian's package, without its recommends; the test starts its own).
+apt_install() {
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  [ -n "${apt_updated:-}" ] || { $sudo apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+if [ "${1:-}" = "--browser" ]; then
+  if ! command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null; then
+    step "installing Chromium (Debian package)"
+    apt_install chromium
+  fi
+  if ! command -v prometheus >/dev/null; then
+    step "installing Prometheus (Debian package)"
+    apt_install --no-install-recommends prometheus
+  fi
 fi

@@ -211,6 +211,7 @@ pub async fn get_observed(State(state): State<AppState>) -> Json<serde_json::Val
         "queued_spans": observed.queued_spans(),
         "waiting_for_partner": waiting,
         "lag_ms": lag_ns as f64 / 1e6,
+        "prometheus": observed.prometheus(),
         "graph": {
             "spans": graph.spans,
             "paired": graph.paired,

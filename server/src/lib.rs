@@ -8,6 +8,7 @@
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format.
 //! - [`otlp`]: the OTLP/HTTP trace receiver's decoding and answers.
 //! - [`observed`]: the observed system, fed by the receiver through a bounded queue.
+//! - [`prometheus`]: the observed graph read from Prometheus instead (`--prometheus`).
 //! - [`telemetry`]: spans out through the OpenTelemetry SDK (the demo system's processes).
 //! - [`demo`]: `blastradius demo`, a topology file run as real processes that send spans.
 //! - [`store`]: saved topologies in the embedded SQLite database.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod metrics;
 pub mod observed;
 pub mod otlp;
+pub mod prometheus;
 pub mod session;
 pub mod store;
 pub mod telemetry;

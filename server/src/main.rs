@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use server::observed::Observed;
+use server::prometheus::PrometheusSource;
 use server::session::{Session, Source};
 use server::store::Store;
 use server::{AppState, app, needs_token, otlp_app, run};
@@ -200,6 +201,17 @@ struct ServeArgs {
     /// span: "600s", "10m", "1h" or seconds.
     #[arg(long, default_value = "10m", value_parser = parse_duration_s)]
     observe_ttl: f64,
+    /// Read the observed graph from this Prometheus server (http://HOST:PORT) instead of
+    /// the spans received: the servicegraph connector's / Tempo's traces_service_graph_*
+    /// metrics and Istio's istio_requests_total.
+    #[arg(long)]
+    prometheus: Option<String>,
+    /// How often to query Prometheus: "5s", "1m"...
+    #[arg(long, default_value = "5s", value_parser = parse_duration_s)]
+    prometheus_interval: f64,
+    /// The rate() window of the queries, in Prometheus's syntax.
+    #[arg(long, default_value = "1m")]
+    prometheus_window: String,
 }
 
 /// "90s", "10m", "1h", "1.5" (seconds) as seconds.
@@ -385,6 +397,31 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             store,
             token: args.token.clone(),
         };
+        if let Some(url) = &args.prometheus {
+            if !url.starts_with("http://") {
+                return Err(format!(
+                    "--prometheus {url}: give the server's http:// address (TLS is not built \
+                     in; put a local proxy in front of an https one)"
+                ));
+            }
+            let window_ok = args.prometheus_window.len() > 1
+                && args.prometheus_window.ends_with(['s', 'm', 'h'])
+                && args.prometheus_window[..args.prometheus_window.len() - 1]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit());
+            if !window_ok {
+                return Err(format!(
+                    "--prometheus-window '{}' is not a Prometheus range such as 30s, 1m or 1h",
+                    args.prometheus_window
+                ));
+            }
+            println!("reading the observed graph from Prometheus at {url}");
+            state.session.observed.follow_prometheus(PrometheusSource {
+                url: url.clone(),
+                interval: std::time::Duration::from_secs_f64(args.prometheus_interval),
+                window: args.prometheus_window.clone(),
+            });
+        }
         if let Some(otlp_bind) = args.otlp_bind {
             let otlp_listener = tokio::net::TcpListener::bind(otlp_bind)
                 .await

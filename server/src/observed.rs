@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
@@ -16,9 +17,11 @@ use simulator::analysis::{self, Analysis};
 use simulator::layout;
 use simulator::topology::Topology;
 use simulator::wire::{Snapshot, Tick};
+use tracegraph::edges::EdgeFigures;
 use tracegraph::{Batch, Config, Graph, Stats};
 
 use crate::otlp::{self, Refusal};
+use crate::prometheus::PrometheusSource;
 
 /// Spans received but not yet in the graph; an export that would pass this waits (429).
 pub const MAX_QUEUED_SPANS: usize = 250_000;
@@ -29,8 +32,7 @@ const DECODE_PERMITS: usize = 2;
 /// Export requests that may wait for a decode permit; beyond, 503.
 const MAX_WAITING: usize = 64;
 
-/// The name the observed topology carries.
-pub const TOPOLOGY_NAME: &str = "observed";
+pub use tracegraph::graph::TOPOLOGY_NAME;
 
 /// How the ingest has gone, for `/metrics`, `GET /api/observed` and the tests.
 #[derive(Default)]
@@ -85,7 +87,31 @@ struct Inner {
     started_ns: u64,
     /// The version the last tick read.
     version: AtomicU64,
+    /// The graph as Prometheus last told it, when `--prometheus` is the source.
+    edges: Mutex<Option<Edges>>,
     stats: IngestStats,
+}
+
+/// The last answer of the Prometheus source.
+#[derive(Default)]
+struct Edges {
+    figures: Vec<EdgeFigures>,
+    /// Bumped when the services, entries or links read change.
+    version: u64,
+    shape: (Vec<(String, bool)>, Vec<(String, String)>),
+    polls: u64,
+    /// Why the last poll failed (the figures of the one before stay).
+    error: Option<String>,
+    url: String,
+}
+
+/// How the Prometheus source is going, for `GET /api/observed`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PrometheusState {
+    pub url: String,
+    pub polls: u64,
+    pub links: usize,
+    pub error: Option<String>,
 }
 
 /// A cheap, clonable handle on the observed system.
@@ -117,6 +143,7 @@ impl Observed {
                 analysis: Mutex::default(),
                 started_ns: unix_now_ns(),
                 version: AtomicU64::new(0),
+                edges: Mutex::default(),
                 stats: IngestStats::default(),
             }),
         };
@@ -257,8 +284,15 @@ impl Observed {
         let t = now.saturating_sub(self.inner.started_ns) as f64 / 1e9;
         let mut graph = self.graph();
         graph.advance(now);
-        let tick = graph.tick(t);
-        let version = graph.version() + self.pins().0;
+        let from_edges = self
+            .edges()
+            .as_ref()
+            .map(|edges| (tracegraph::edges::graph(&edges.figures, t).1, edges.version));
+        let (tick, version) = match from_edges {
+            Some((tick, version)) => (tick, graph.version() + version),
+            None => (graph.tick(t), graph.version()),
+        };
+        let version = version + self.pins().0;
         self.inner.version.store(version, Ordering::Relaxed);
         (tick, version)
     }
@@ -274,6 +308,68 @@ impl Observed {
         self.inner.version.load(Ordering::Relaxed)
     }
 
+    fn edges(&self) -> MutexGuard<'_, Option<Edges>> {
+        self.inner
+            .edges
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the graph from `source` every `source.interval` from now on, instead of the
+    /// spans received (which still arrive, and count, unseen). Call on a tokio runtime.
+    pub fn follow_prometheus(&self, source: PrometheusSource) {
+        *self.edges() = Some(Edges {
+            url: source.url.clone(),
+            ..Edges::default()
+        });
+        let observed = self.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("a plain HTTP client builds");
+            let mut every = tokio::time::interval(source.interval);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let read = source.read(&client).await;
+                if let Err(err) = &read {
+                    tracing::warn!(%err, "cannot read the graph from Prometheus");
+                }
+                observed.set_edges(read);
+            }
+        });
+    }
+
+    /// Takes one answer of the Prometheus source: the figures, or why there are none.
+    fn set_edges(&self, read: Result<Vec<EdgeFigures>, String>) {
+        let mut edges = self.edges();
+        let Some(edges) = edges.as_mut() else { return };
+        edges.polls += 1;
+        match read {
+            Ok(figures) => {
+                let shape = tracegraph::edges::shape(&tracegraph::edges::graph(&figures, 0.0).0);
+                if shape != edges.shape {
+                    edges.shape = shape;
+                    edges.version += 1;
+                }
+                edges.figures = figures;
+                edges.error = None;
+            }
+            Err(err) => edges.error = Some(err),
+        }
+    }
+
+    /// How the Prometheus source is going; `None` without one.
+    pub fn prometheus(&self) -> Option<PrometheusState> {
+        self.edges().as_ref().map(|edges| PrometheusState {
+            url: edges.url.clone(),
+            polls: edges.polls,
+            links: edges.figures.len(),
+            error: edges.error.clone(),
+        })
+    }
+
     fn pins(&self) -> MutexGuard<'_, (u64, BTreeMap<String, [f64; 2]>)> {
         self.inner
             .pins
@@ -283,7 +379,11 @@ impl Observed {
 
     /// The system as seen so far, in the topology file format, with its pinned positions.
     pub fn topology(&self) -> Topology {
-        let mut topology = self.graph().topology(TOPOLOGY_NAME);
+        let from_edges = self
+            .edges()
+            .as_ref()
+            .map(|edges| tracegraph::edges::graph(&edges.figures, 0.0).0);
+        let mut topology = from_edges.unwrap_or_else(|| self.graph().topology(TOPOLOGY_NAME));
         let pins = self.pins();
         topology.layout = pins
             .1

@@ -87,6 +87,9 @@ impl Default for Config {
 
 const MILLI: u64 = 1_000_000;
 
+/// The name an observed system's topology carries.
+pub const TOPOLOGY_NAME: &str = "observed";
+
 /// Buckets past "now" kept for spans that end a little in the future of the graph's clock.
 const FUTURE_BUCKETS: u64 = 2;
 
