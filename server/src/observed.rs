@@ -98,7 +98,7 @@ struct Edges {
     figures: Vec<EdgeFigures>,
     /// Bumped when the services, entries or links read change.
     version: u64,
-    shape: (Vec<(String, bool)>, Vec<(String, String)>),
+    shape: tracegraph::edges::Shape,
     polls: u64,
     /// Why the last poll failed (the figures of the one before stay).
     error: Option<String>,

@@ -157,9 +157,11 @@ pub fn graph(edges: &[EdgeFigures], t: f64) -> (Topology, Tick) {
     (topology, tick)
 }
 
-/// What a drawing of `topology` shows: its services (and which are entries) and links; a
-/// new drawing is due when it changes.
-pub fn shape(topology: &Topology) -> (Vec<(String, bool)>, Vec<(String, String)>) {
+/// What a drawing shows: its services (and which are entries) and its links.
+pub type Shape = (Vec<(String, bool)>, Vec<(String, String)>);
+
+/// The shape of `topology`; a new drawing is due when it changes.
+pub fn shape(topology: &Topology) -> Shape {
     (
         topology
             .services
