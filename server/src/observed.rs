@@ -77,6 +77,7 @@ struct Inner {
     graph: Mutex<Graph>,
     queue: mpsc::SyncSender<Queued>,
     queued_spans: AtomicUsize,
+    max_queued_spans: usize,
     decoding: tokio::sync::Semaphore,
     waiting: AtomicUsize,
     /// Positions a person pinned on the observed graph, and how often they changed.
@@ -130,6 +131,12 @@ pub fn unix_now_ns() -> u64 {
 impl Observed {
     /// Starts the ingest thread of a graph configured by `config`.
     pub fn start(config: Config) -> Observed {
+        Observed::with_queue(config, MAX_QUEUED_SPANS)
+    }
+
+    /// [`Observed::start`] with room for `max_queued_spans` received spans not yet in the
+    /// graph (exports past it are answered 429).
+    pub fn with_queue(config: Config, max_queued_spans: usize) -> Observed {
         // The queue is bounded in spans (below); in requests only as a backstop.
         let (queue, batches) = mpsc::sync_channel::<Queued>(4096);
         let observed = Observed {
@@ -137,6 +144,7 @@ impl Observed {
                 graph: Mutex::new(Graph::new(config)),
                 queue,
                 queued_spans: AtomicUsize::new(0),
+                max_queued_spans,
                 decoding: tokio::sync::Semaphore::new(DECODE_PERMITS),
                 waiting: AtomicUsize::new(0),
                 pins: Mutex::default(),
@@ -254,7 +262,7 @@ impl Observed {
     fn enqueue(&self, batch: Batch, arrived_ns: u64, spans: usize) -> bool {
         let inner = &self.inner;
         let queued = inner.queued_spans.fetch_add(spans, Ordering::Relaxed);
-        let sent = queued + spans <= MAX_QUEUED_SPANS
+        let sent = queued + spans <= inner.max_queued_spans
             && inner
                 .queue
                 .try_send(Queued {

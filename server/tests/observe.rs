@@ -227,6 +227,44 @@ async fn otlp_answers_as_the_spec_says() {
 }
 
 #[tokio::test]
+async fn an_export_past_the_queue_is_refused_with_retry_after_and_taken_in_no_part() {
+    let store = std::sync::Arc::new(server::store::Store::in_memory().unwrap());
+    let observed = server::observed::Observed::with_queue(tracegraph::Config::default(), 2);
+    let session = Session::start_with(
+        templates::demo(),
+        1,
+        store.clone(),
+        observed,
+        Source::Observed,
+    )
+    .unwrap();
+    let router = app(
+        AppState {
+            session,
+            store,
+            token: None,
+        },
+        None,
+    );
+    // Three spans: more than the queue holds.
+    let (status, headers, body) = post(
+        &router,
+        "application/json",
+        None,
+        json_export(1).into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert!(String::from_utf8_lossy(&body).contains("queue is full"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let observed = get_json(&router, "/api/observed").await;
+    assert_eq!(accepted_spans(&observed), 0);
+    assert_eq!(observed["refused_busy"], 1);
+    assert_eq!(observed["graph"]["spans"], 0);
+}
+
+#[tokio::test]
 async fn the_source_switches_and_observed_faults_are_refused_for_now() {
     let router = app(state(Source::Simulated), None);
     let session = get_json(&router, "/api/session").await;
