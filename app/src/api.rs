@@ -89,11 +89,12 @@ pub fn in_background(live: Live, work: impl Future<Output = Result<(), String>> 
 /// refresh what is on screen: a failure goes to the console, not the notice (the
 /// connection badge already says when the server is gone).
 pub fn load<T: serde::de::DeserializeOwned + 'static>(
-    url: &'static str,
+    url: impl Into<String>,
     done: impl FnOnce(T) + 'static,
 ) {
+    let url = url.into();
     leptos::task::spawn_local(async move {
-        let decoded = request("GET", url, None)
+        let decoded = request("GET", &url, None)
             .await
             .and_then(|text| serde_json::from_str(&text).map_err(|err| err.to_string()));
         match decoded {

@@ -170,8 +170,8 @@ pub fn App() -> impl IntoView {
             >
                 {move || live.tick.with(|t| t.as_ref().map(|t| format!("t = {}", format::clock(t.t))))}
             </div>
+            <crate::views::ScreenSwitch/>
             <Show when=move || !live.observed.get()>
-                <crate::views::ScreenSwitch/>
                 <crate::views::ReportButton/>
             </Show>
             <Availability/>

@@ -477,6 +477,10 @@ pub fn Graph() -> impl IntoView {
         live.selected.set(Some(first));
     };
     let add_here = move |client: Option<(f64, f64)>| {
+        // An observed system's services come from its traces.
+        if live.observed.get_untracked() {
+            return;
+        }
         let view = camera.get_untracked().unwrap_or_else(fitted);
         let at = client.and_then(|client| to_layout(client, view)).map_or(
             [view[0] + view[2] / 2.0, view[1] + view[3] / 2.0],
@@ -740,7 +744,10 @@ pub fn Graph() -> impl IntoView {
                 <button data-testid="zoom-out" title="Zoom out (−)" on:click=move |_| zoom(ZOOM_STEP, None)>
                     "−"
                 </button>
-                <button data-testid="add-service" title="Add a service (n, or double-click the background)" on:click=move |_| add_here(None)>
+                <button
+                    data-testid="add-service"
+                    class:hidden=move || live.observed.get()
+                    title="Add a service (n, or double-click the background)" on:click=move |_| add_here(None)>
                     "+ Service"
                 </button>
                 <button data-testid="fit" title="Fit the whole topology (0)" on:click=move |_| camera.set(None)>
@@ -748,6 +755,7 @@ pub fn Graph() -> impl IntoView {
                 </button>
                 <button
                     data-testid="relayout-force"
+                    class:hidden=move || live.observed.get()
                     title="Lay every service out by its links (linked services together, hubs in the middle) and pin them there"
                     on:click=move |_| {
                         camera.set(None);

@@ -35,6 +35,8 @@ pub fn ScreenSwitch() -> impl IntoView {
                 data-testid=test_id
                 title=title
                 class:active=move || live.screen.get() == screen
+                // Comparing routing designs is the simulation's: a real system has one.
+                class:hidden=move || screen == Screen::Compare && live.observed.get()
                 aria-pressed=move || (live.screen.get() == screen).to_string()
                 on:click=move |_| switch_to(live, screen)
             >
@@ -507,8 +509,17 @@ pub fn ReplayBar() -> impl IntoView {
     let position = RwSignal::new(0_u64);
     let playing = RwSignal::new(false);
     let shown_epoch = StoredValue::new(None::<(String, usize)>);
+    // The run the live view shows: the simulation's, or the observed system's frames.
+    let live_id = move || {
+        if live.observed.get_untracked() {
+            "observed"
+        } else {
+            "live"
+        }
+    };
+    let follows_live = move |id: &str| id == "live" || id == "observed";
     let refresh_live = move |jump_to_end: bool| {
-        api::load("/api/runs/live", move |info: RunInfo| {
+        api::load(format!("/api/runs/{}", live_id()), move |info: RunInfo| {
             if jump_to_end || position.get_untracked() == 0 {
                 position.set(info.last_s.unwrap_or(0));
             }
@@ -520,23 +531,28 @@ pub fn ReplayBar() -> impl IntoView {
     // drawings, which change only with a control that changes the topology or its layout).
     let refresh = set_interval_with_handle(
         move || {
-            let Some(controls) =
-                run.with_untracked(|r| r.as_ref().filter(|r| r.id == "live").map(|r| r.controls))
-            else {
+            let Some((id, controls)) = run.with_untracked(|r| {
+                r.as_ref()
+                    .filter(|r| follows_live(&r.id))
+                    .map(|r| (r.id.clone(), r.controls))
+            }) else {
                 return;
             };
-            api::load("/api/runs/live?epochs=false", move |brief: RunInfo| {
-                if brief.controls != controls {
-                    refresh_live(false);
-                    return;
-                }
-                run.update(|r| {
-                    if let Some(r) = r {
-                        (r.first_s, r.last_s, r.duration_s) =
-                            (brief.first_s, brief.last_s, brief.duration_s);
+            api::load(
+                format!("/api/runs/{id}?epochs=false"),
+                move |brief: RunInfo| {
+                    if brief.controls != controls {
+                        refresh_live(false);
+                        return;
                     }
-                });
-            });
+                    run.update(|r| {
+                        if let Some(r) = r {
+                            (r.first_s, r.last_s, r.duration_s) =
+                                (brief.first_s, brief.last_s, brief.duration_s);
+                        }
+                    });
+                },
+            );
         },
         Duration::from_secs(2),
     )
@@ -606,7 +622,7 @@ pub fn ReplayBar() -> impl IntoView {
                     positions: drawn.positions,
                     analysis: drawn.analysis,
                     state: frame.clone(),
-                    observed: false,
+                    observed: id == "observed",
                 }));
             }
             live.tick.set(Some(frame));
@@ -635,7 +651,9 @@ pub fn ReplayBar() -> impl IntoView {
     let label = move || {
         run.with(|r| {
             r.as_ref().map_or("Loading the run…".to_string(), |r| {
-                let which = if r.id == "live" {
+                let which = if r.id == "observed" {
+                    return "the observed system, second by second".to_string();
+                } else if r.id == "live" {
                     "this run".to_string()
                 } else {
                     format!("loaded run {}", r.id)
@@ -644,9 +662,11 @@ pub fn ReplayBar() -> impl IntoView {
             })
         })
     };
+    // A real system's run has frames, but no recording to replay.
     let export = move || {
         run.with(|r| {
             r.as_ref()
+                .filter(|r| r.id != "observed")
                 .map(|r| format!("/api/runs/{}/recording?download=true", r.id))
         })
     };
@@ -685,6 +705,7 @@ pub fn ReplayBar() -> impl IntoView {
             <a
                 class="button"
                 data-testid="replay-export"
+                class:hidden=move || export().is_none()
                 title="Save this run to replay it exactly elsewhere"
                 href=move || export().unwrap_or_default()
             >

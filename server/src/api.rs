@@ -693,6 +693,13 @@ pub async fn get_recording(
             "format",
         ));
     }
+    if id == crate::observed::RUN_ID {
+        return Err(AppError::NotFound(
+            "the observed run is a real system's: it has frames to scrub through, but no \
+             recording to replay"
+                .into(),
+        ));
+    }
     let recording = if id == "live" {
         state.session.recording()
     } else {

@@ -38,7 +38,7 @@ use simulator::topology::{Dependency, Service, Topology};
 pub const MAX_PROCESSES: u32 = 200;
 
 /// How often each process exports its spans (an SDK's default is 5 s).
-const EXPORT_EVERY: Duration = Duration::from_millis(100);
+const EXPORT_EVERY: Duration = Duration::from_millis(200);
 
 /// What every process of one demo is told: where to send spans, the system, and where each
 /// instance listens.

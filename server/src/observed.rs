@@ -5,7 +5,7 @@
 //! for one of a few permits, and a full queue answers 429 with `Retry-After` instead of
 //! growing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
@@ -13,10 +13,11 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use simulator::analysis::{self, Analysis};
+use simulator::analysis::Analysis;
 use simulator::layout;
+use simulator::replay::Frames;
 use simulator::topology::Topology;
-use simulator::wire::{Snapshot, Tick};
+use simulator::wire::{RunInfo, Snapshot, Tick};
 use tracegraph::edges::EdgeFigures;
 use tracegraph::{Batch, Config, Graph, Stats};
 
@@ -33,6 +34,9 @@ const DECODE_PERMITS: usize = 2;
 const MAX_WAITING: usize = 64;
 
 pub use tracegraph::graph::TOPOLOGY_NAME;
+
+/// The id of the observed run under `/api/runs`.
+pub const RUN_ID: &str = "observed";
 
 /// How the ingest has gone, for `/metrics`, `GET /api/observed` and the tests.
 #[derive(Default)]
@@ -82,16 +86,49 @@ struct Inner {
     waiting: AtomicUsize,
     /// Positions a person pinned on the observed graph, and how often they changed.
     pins: Mutex<(u64, BTreeMap<String, [f64; 2]>)>,
-    /// The analysis of the observed topology at a version, made once per version.
-    analysis: Mutex<Option<(u64, Analysis)>>,
     /// Unix nanoseconds the observed session started at (its `t` counts from here).
     started_ns: u64,
     /// The version the last tick read.
     version: AtomicU64,
     /// The graph as Prometheus last told it, when `--prometheus` is the source.
     edges: Mutex<Option<Edges>>,
+    /// Per-second frames and the topology as drawn from each moment, to scrub back.
+    history: Mutex<History>,
     stats: IngestStats,
 }
+
+/// No predicted blast radius for an observed system yet: the graph from its traces says
+/// which services call which, not which calls their callers can do without (every link
+/// would read `required`, and nearly every service a single point of failure). That takes
+/// a model estimated from the failures seen, which is not built yet.
+fn unestimated(topology: &Topology) -> Analysis {
+    Analysis {
+        entries: topology
+            .services
+            .iter()
+            .filter(|s| s.is_entry())
+            .map(|s| s.name.clone())
+            .collect(),
+        spof: Vec::new(),
+        blast_radius: BTreeMap::new(),
+        method: "not estimated for an observed system".to_string(),
+    }
+}
+
+/// What a viewer scrubs back through (`GET /api/runs/observed`).
+struct History {
+    /// One frame per whole second since the observed session started (the live second's
+    /// figures at that moment), as many as [`FRAME_BUDGET`] figures allow.
+    frames: Frames,
+    /// `(second, version, topology)`: the topology drawn from that second on.
+    epochs: VecDeque<(u64, u64, Topology)>,
+}
+
+/// Figures the observed frames may hold in all (as the simulation's run keeps).
+const FRAME_BUDGET: usize = 150_000;
+
+/// Drawings kept for scrubbing back; older ones are dropped with their frames' seconds.
+const MAX_EPOCHS: usize = 64;
 
 /// The last answer of the Prometheus source.
 #[derive(Default)]
@@ -148,10 +185,13 @@ impl Observed {
                 decoding: tokio::sync::Semaphore::new(DECODE_PERMITS),
                 waiting: AtomicUsize::new(0),
                 pins: Mutex::default(),
-                analysis: Mutex::default(),
                 started_ns: unix_now_ns(),
                 version: AtomicU64::new(0),
                 edges: Mutex::default(),
+                history: Mutex::new(History {
+                    frames: Frames::new(20),
+                    epochs: VecDeque::new(),
+                }),
                 stats: IngestStats::default(),
             }),
         };
@@ -289,6 +329,136 @@ impl Observed {
     /// draws (bumped by every new service, link, instance or pin).
     pub fn tick(&self) -> (Tick, u64) {
         let now = unix_now_ns();
+        let (tick, version) = self.read(now);
+        self.keep_frame(&tick, version);
+        (tick, version)
+    }
+
+    /// Moves the graph's clock to now without reading its figures (while the simulation is
+    /// shown), but at each whole second: spans whose wait is over are decided, what has
+    /// gone quiet is forgotten, and the run's frames go on.
+    pub fn advance(&self) {
+        let now = unix_now_ns();
+        let second = self.second(now);
+        let due = self
+            .history()
+            .frames
+            .last()
+            .is_none_or(|last| second > last);
+        if due {
+            let (tick, version) = self.read(now);
+            self.keep_frame(&tick, version);
+        } else {
+            self.graph().advance(now);
+        }
+    }
+
+    /// Whole seconds since the observed session started, at `now`.
+    fn second(&self, now: u64) -> u64 {
+        now.saturating_sub(self.inner.started_ns) / 1_000_000_000
+    }
+
+    fn history(&self) -> MutexGuard<'_, History> {
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// At the first tick of each whole second, keeps its figures as that second's frame,
+    /// and the topology when it changed.
+    fn keep_frame(&self, tick: &Tick, version: u64) {
+        let second = tick.t.floor() as u64;
+        if second == 0
+            || self
+                .history()
+                .frames
+                .last()
+                .is_some_and(|last| second <= last)
+        {
+            return;
+        }
+        let redrawn = self
+            .history()
+            .epochs
+            .back()
+            .is_none_or(|(_, drawn, _)| *drawn != version);
+        let topology = redrawn.then(|| self.topology());
+        let mut history = self.history();
+        if let Some(topology) = topology {
+            let capacity = Frames::capacity_for(&topology, FRAME_BUDGET);
+            history.frames.set_capacity(capacity);
+            history.epochs.push_back((second, version, topology));
+        }
+        history.frames.push(Tick {
+            t: second as f64,
+            ..tick.clone()
+        });
+        // Drawings no kept frame needs any more (the first kept one's stays), and a cap.
+        let first = history.frames.first().unwrap_or(second);
+        while history.epochs.len() > MAX_EPOCHS
+            || history
+                .epochs
+                .get(1)
+                .is_some_and(|(from, _, _)| *from <= first)
+        {
+            history.epochs.pop_front();
+        }
+    }
+
+    /// The observed run, to scrub back through: its frames' range and, if asked, the
+    /// drawings (each with its layout and analysis, made now).
+    pub fn run_info(&self, with_epochs: bool) -> RunInfo {
+        let history = self.history();
+        let epochs: Vec<(f64, Topology)> = if with_epochs {
+            history
+                .epochs
+                .iter()
+                .map(|(from, _, topology)| (*from as f64, topology.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let info = RunInfo {
+            id: RUN_ID.to_string(),
+            seed: 0,
+            duration_s: unix_now_ns().saturating_sub(self.inner.started_ns) as f64 / 1e9,
+            first_s: history.frames.first(),
+            last_s: history.frames.last(),
+            // Bumped by each new drawing: a viewer refetches the epochs when it moves.
+            controls: history
+                .epochs
+                .back()
+                .map_or(0, |(_, version, _)| *version as usize),
+            epochs: Vec::new(),
+        };
+        drop(history);
+        RunInfo {
+            epochs: epochs
+                .into_iter()
+                .map(|(from_s, topology)| simulator::wire::Epoch {
+                    from_s,
+                    positions: layout::layered(&topology),
+                    analysis: unestimated(&topology),
+                    topology,
+                })
+                .collect(),
+            ..info
+        }
+    }
+
+    /// The frame of whole second `t`, or the seconds there are.
+    pub fn frame(&self, t: u64) -> Result<Tick, (Option<u64>, Option<u64>)> {
+        let history = self.history();
+        history
+            .frames
+            .at(t)
+            .cloned()
+            .ok_or((history.frames.first(), history.frames.last()))
+    }
+
+    /// Reads the figures now, from Prometheus or the graph, with the version they draw.
+    fn read(&self, now: u64) -> (Tick, u64) {
         let t = now.saturating_sub(self.inner.started_ns) as f64 / 1e9;
         let mut graph = self.graph();
         graph.advance(now);
@@ -300,15 +470,10 @@ impl Observed {
             Some((tick, version)) => (tick, graph.version() + version),
             None => (graph.tick(t), graph.version()),
         };
+        drop(graph);
         let version = version + self.pins().0;
         self.inner.version.store(version, Ordering::Relaxed);
         (tick, version)
-    }
-
-    /// Moves the graph's clock to now without reading its figures (while the simulation is
-    /// shown): spans whose wait is over are decided, what has gone quiet is forgotten.
-    pub fn advance(&self) {
-        self.graph().advance(unix_now_ns());
     }
 
     /// The version the last tick read.
@@ -413,21 +578,7 @@ impl Observed {
     pub fn snapshot(&self) -> (Snapshot, u64) {
         let (state, version) = self.tick();
         let topology = self.topology();
-        let analysis = {
-            let mut cached = self
-                .inner
-                .analysis
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match cached.as_ref() {
-                Some((at, analysis)) if *at == version => analysis.clone(),
-                _ => {
-                    let analysis = analysis::analyze(&topology).affected_only();
-                    *cached = Some((version, analysis.clone()));
-                    analysis
-                }
-            }
-        };
+        let analysis = unestimated(&topology);
         let snapshot = Snapshot {
             positions: layout::layered(&topology),
             analysis,

@@ -1070,6 +1070,9 @@ impl Session {
         if id == "live" {
             return Some(self.lock().run_info(with_epochs));
         }
+        if id == crate::observed::RUN_ID {
+            return Some(self.observed.run_info(with_epochs));
+        }
         let runs = self.loaded_runs();
         let id: u64 = id.parse().ok()?;
         runs.runs.iter().find(|r| r.id == id).map(|r| RunInfo {
@@ -1098,6 +1101,9 @@ impl Session {
         let pick = |frames: &Frames| frames.at(t).cloned().ok_or((frames.first(), frames.last()));
         if id == "live" {
             return Some(pick(&self.lock().frames));
+        }
+        if id == crate::observed::RUN_ID {
+            return Some(self.observed.frame(t));
         }
         let id: u64 = id.parse().ok()?;
         let runs = self.loaded_runs();
@@ -1193,13 +1199,18 @@ fn run_info(
         controls: recording.controls.len(),
         epochs: epochs
             .into_iter()
-            .map(|(from, topology)| Epoch {
-                from_s: from as f64 / NANOS_PER_SEC,
-                positions: layout::layered(&topology),
-                analysis: analysis::analyze(&topology).affected_only(),
-                topology,
-            })
+            .map(|(from, topology)| epoch(from as f64 / NANOS_PER_SEC, topology))
             .collect(),
+    }
+}
+
+/// The topology in force from `from_s` on, drawn: its layout and analysis.
+fn epoch(from_s: f64, topology: Topology) -> Epoch {
+    Epoch {
+        from_s,
+        positions: layout::layered(&topology),
+        analysis: analysis::analyze(&topology).affected_only(),
+        topology,
     }
 }
 

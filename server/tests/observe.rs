@@ -469,4 +469,17 @@ async fn spans_from_the_rust_sdk_become_the_graph_and_its_figures() {
     assert_eq!(observed["refused_busy"], 0);
     assert_eq!(observed["graph"]["unpaired_dropped"], 0);
     assert_eq!(observed["graph"]["late"], 0);
+
+    // The observed run keeps a frame per second, to scrub back through.
+    let run = get_json(&router, "/api/runs/observed").await;
+    let last = run["last_s"].as_u64().unwrap();
+    assert!(last >= 3, "{run}");
+    let drawn = run["epochs"].as_array().unwrap().last().unwrap();
+    assert_eq!(drawn["topology"]["services"].as_array().unwrap().len(), 3);
+    let frame = get_json(&router, &format!("/api/runs/observed/frames/{}", last - 1)).await;
+    assert_eq!(frame["t"].as_f64(), Some((last - 1) as f64));
+    assert!(
+        frame["services"]["gateway"]["rps"].as_f64().unwrap() > 0.0,
+        "{frame}"
+    );
 }

@@ -256,6 +256,22 @@ impl Frames {
         }
     }
 
+    /// Adds the frame of a whole second that was measured elsewhere (an observed system's),
+    /// `tick.t` being that second; seconds may be missing (the server stalled), never go
+    /// back.
+    pub fn push(&mut self, tick: Tick) {
+        if self
+            .last()
+            .is_some_and(|last| tick.t.round() as u64 <= last)
+        {
+            return;
+        }
+        self.kept.push_back(tick);
+        while self.kept.len() > self.capacity {
+            self.kept.pop_front();
+        }
+    }
+
     /// Keeps at most `capacity` frames from now on (the latest ones).
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.max(1);
@@ -272,7 +288,15 @@ impl Frames {
     /// The frame at the end of simulated second `t` (1, 2, …), if kept.
     pub fn at(&self, t: u64) -> Option<&Tick> {
         let first = self.first()?;
-        self.kept.get(t.checked_sub(first)? as usize)
+        let second = |tick: &Tick| tick.t.round() as u64;
+        match self.kept.get(t.checked_sub(first)? as usize) {
+            Some(tick) if second(tick) == t => Some(tick),
+            // Pushed frames may skip seconds: look it up.
+            _ => {
+                let at = self.kept.binary_search_by_key(&t, second).ok()?;
+                self.kept.get(at)
+            }
+        }
     }
 
     /// The first and last seconds kept.
