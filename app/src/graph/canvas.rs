@@ -38,6 +38,8 @@ pub struct Scene {
     pub names: Vec<String>,
     position: Vec<[f64; 2]>,
     entry: Vec<bool>,
+    /// An observed callee that sends no spans: drawn dashed, as in SVG.
+    is_virtual: Vec<bool>,
     spof: Vec<bool>,
     index: HashMap<String, usize>,
     links: Vec<SceneLink>,
@@ -126,6 +128,7 @@ impl Scene {
         Scene {
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
             entry: services.iter().map(|s| s.is_entry()).collect(),
+            is_virtual: services.iter().map(|s| s.is_virtual).collect(),
             names,
             position,
             spof,
@@ -885,7 +888,14 @@ impl Painter<'_> {
             }
         });
         ctx.set_line_width(if selected { 2.5 } else { 1.5 });
+        let dashed = scene.is_virtual.get(i).copied().unwrap_or(false);
+        if dashed {
+            let _ = ctx.set_line_dash(&dash_array(&[6.0, 4.0]));
+        }
         ctx.stroke();
+        if dashed {
+            let _ = ctx.set_line_dash(&dash_array(&[]));
+        }
         ctx.set_fill_style_str(palette.health(health));
         ctx.fill_rect(left, top, 5.0, NODE_HEIGHT);
         if card_px >= 70.0 {
