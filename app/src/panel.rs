@@ -62,9 +62,18 @@ pub fn Panel() -> impl IntoView {
                     }
                 })
         }}
-        <Show when=move || chaos.get()>
+        <Show when=move || chaos.get() && !live.observed.get()>
             <crate::chaos::MonkeyCard/>
             <crate::chaos::ExperimentCard/>
+        </Show>
+        <Show when=move || chaos.get() && live.observed.get()>
+            <section class="panel-card" data-testid="observed-chaos-note">
+                <p class="observed-note">
+                    "The Chaos Monkey and experiments break the simulation. On a real system they \
+                     act through fault proxies, which this server does not run yet: switch to \
+                     Simulated to use them."
+                </p>
+            </section>
         </Show>
         <Show when=move || !chaos.get()>
             <Inspect/>

@@ -79,12 +79,26 @@ test('a real shop, observed live: its graph, availability, and a kill -9 shown d
     // Simulation-only controls are out of the way, and say why.
     await expect(page.getByTestId('observing')).toBeVisible();
     await expect(page.getByTestId('template-select')).toBeHidden();
+    await page.getByTestId('tab-chaos').click();
+    await expect(page.getByTestId('observed-chaos-note')).toBeVisible();
+    await expect(page.getByTestId('experiment-card')).toHaveCount(0);
+    await page.getByTestId('tab-inspect').click();
 
     // kill -9 one catalog process: a real crash, shown down within 5 s.
     const pid = Number(/catalog#1\s+pid (\d+)/.exec(demo.output())?.[1]);
     expect(pid).toBeGreaterThan(0);
-    // The observed run's last whole second before the crash, to scrub back to.
-    const before = await (await page.request.get(`${base}/api/runs/observed?epochs=false`)).json();
+    // A whole second before the crash whose frame has every catalog instance up, to scrub
+    // back to (the first frames may predate some instances' first spans).
+    const before = { last_s: 0 };
+    await expect
+      .poll(async () => {
+        const run = await (await page.request.get(`${base}/api/runs/observed?epochs=false`)).json();
+        if (!run.last_s) return 0;
+        const frame = await (await page.request.get(`${base}/api/runs/observed/frames/${run.last_s}`)).json();
+        before.last_s = run.last_s;
+        return frame.services?.catalog?.up ?? 0;
+      }, { timeout: 10_000 })
+      .toBe(3);
     const killedAt = Date.now();
     process.kill(pid, 'SIGKILL');
     await expect(dashboard.node('catalog').locator('.instance.down')).toHaveCount(1, { timeout: 5_000 });
