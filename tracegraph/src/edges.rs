@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use simulator::topology::{Dependency, Routing, Service, Topology};
 use simulator::wire::{DEGRADED_BELOW, EntryFigures, Health, LinkFigures, ServiceFigures, Tick};
 
-use crate::graph::service_name;
+use crate::graph::{observed_tick, service_name};
 
 /// Callers that stand for the outside world, not a service.
 pub const OUTSIDE: [&str; 2] = ["user", "unknown"];
@@ -131,29 +131,18 @@ pub fn graph(edges: &[EdgeFigures], t: f64) -> (Topology, Tick) {
             (name.clone(), figures)
         })
         .collect();
-    let tick = Tick {
-        t,
-        availability: share(all - failed, all),
-        services: figures,
-        entries,
-        links: links
-            .iter()
-            .map(|((from, to), (rps, failed))| LinkFigures {
-                from: from.clone(),
-                to: to.clone(),
-                rps: *rps,
-                error_rate: share(*failed, *rps),
-                breaker: None,
-                partitioned: false,
-            })
-            .collect(),
-        faults: Vec::new(),
-        speed: 1.0,
-        routing_mode: Routing::default().mode,
-        components: BTreeMap::new(),
-        experiment: None,
-        published_ms: None,
-    };
+    let links = links
+        .iter()
+        .map(|((from, to), (rps, failed))| LinkFigures {
+            from: from.clone(),
+            to: to.clone(),
+            rps: *rps,
+            error_rate: share(*failed, *rps),
+            breaker: None,
+            partitioned: false,
+        })
+        .collect();
+    let tick = observed_tick(t, share(all - failed, all), figures, entries, links);
     (topology, tick)
 }
 

@@ -960,19 +960,13 @@ impl Graph {
                 }
             })
             .collect();
-        Tick {
+        observed_tick(
             t,
-            availability: ratio(roots - root_errors, roots),
+            ratio(roots - root_errors, roots),
             services,
             entries,
             links,
-            faults: Vec::new(),
-            speed: 1.0,
-            routing_mode: Routing::default().mode,
-            components: BTreeMap::new(),
-            experiment: None,
-            published_ms: None,
-        }
+        )
     }
 
     /// The system as seen so far, in the topology file format: replicas are the instances
@@ -1024,6 +1018,30 @@ impl Graph {
             dependencies,
             layout: BTreeMap::new(),
         }
+    }
+}
+
+/// A tick of an observed system: its figures, and none of the simulation's controls
+/// (faults, routing components, experiments; speed 1, the default routing mode).
+pub(crate) fn observed_tick(
+    t: f64,
+    availability: Option<f64>,
+    services: BTreeMap<String, ServiceFigures>,
+    entries: BTreeMap<String, EntryFigures>,
+    links: Vec<LinkFigures>,
+) -> Tick {
+    Tick {
+        t,
+        availability,
+        services,
+        entries,
+        links,
+        faults: Vec::new(),
+        speed: 1.0,
+        routing_mode: Routing::default().mode,
+        components: BTreeMap::new(),
+        experiment: None,
+        published_ms: None,
     }
 }
 
