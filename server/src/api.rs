@@ -237,21 +237,40 @@ fn simulated_only(state: &AppState, what: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+fn observed(state: &AppState) -> bool {
+    state.session.source() == crate::session::Source::Observed
+}
+
+/// `GET /api/faults`: the simulation's faults, or the real system's (its proxies' toxics
+/// and disabled proxies) while observed.
 pub async fn list_faults(State(state): State<AppState>) -> Json<Vec<FaultRecord>> {
+    if observed(&state) {
+        return Json(state.session.observed.proxies().records());
+    }
     Json(state.session.faults())
 }
 
-/// `POST /api/faults`: inject a fault; 201 with its `id`.
+/// `POST /api/faults`: inject a fault; 201 with its `id`. While observed, it acts on the
+/// real system through its fault proxies (422 naming a target with none).
 pub async fn inject_fault(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
-    simulated_only(
-        &state,
-        "is broken through fault proxies, which this server does not run yet",
-    )?;
     let fault: Fault = parse_json(&body)?;
     let description = fault.describe();
+    if observed(&state) {
+        let id = state
+            .session
+            .observed
+            .proxies()
+            .inject(fault)
+            .map_err(|refusal| match refusal.status {
+                409 => AppError::Conflict(refusal.message),
+                _ => AppError::unprocessable(refusal.message, refusal.path),
+            })?;
+        tracing::info!(id, fault = %description, "real fault injected");
+        return Ok((StatusCode::CREATED, Json(Created { id })));
+    }
     let id = state
         .session
         .inject(fault)
@@ -268,7 +287,12 @@ pub async fn revert_fault(
     let id: u64 = id
         .parse()
         .map_err(|_| AppError::bad_request(format!("'{id}' is not a fault id (a number)")))?;
-    if state.session.revert(id) {
+    let reverted = if observed(&state) {
+        state.session.observed.proxies().revert(id)
+    } else {
+        state.session.revert(id)
+    };
+    if reverted {
         tracing::info!(id, "fault reverted");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -10,6 +10,8 @@
 //! - [`observed`]: the observed system, fed by the receiver through a bounded queue.
 //! - [`prometheus`]: the observed graph read from Prometheus instead (`--prometheus`).
 //! - [`telemetry`]: spans out through the OpenTelemetry SDK (the demo system's processes).
+//! - [`proxy`]: the fault proxies that break a real system, and its faults read as toxics.
+//! - [`toxiproxy`]: the Toxiproxy HTTP API over those proxies.
 //! - [`demo`]: `blastradius demo`, a topology file run as real processes that send spans.
 //! - [`store`]: saved topologies in the embedded SQLite database.
 //! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
@@ -21,9 +23,11 @@ pub mod metrics;
 pub mod observed;
 pub mod otlp;
 pub mod prometheus;
+pub mod proxy;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod toxiproxy;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,6 +66,7 @@ pub struct AppState {
 /// The whole application: API, SSE, and the dashboard's files from `dist` if given.
 pub fn app(state: AppState, dist: Option<&Path>) -> Router {
     let state_for_metrics = state.clone();
+    let state_for_toxiproxy = state.clone();
     let otlp = otlp_app(state.clone());
     let api = Router::new()
         .route("/observed", get(api::get_observed))
@@ -119,6 +124,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
             get(metrics::metrics).with_state(state_for_metrics),
         )
         .merge(otlp)
+        .nest("/toxiproxy", toxiproxy::router(state_for_toxiproxy))
         .nest("/api", api);
     let router = match dist {
         Some(dist) if dist.join("index.html").is_file() => router.fallback_service(
@@ -204,7 +210,7 @@ async fn dashboard_missing() -> impl IntoResponse {
 }
 
 /// Refuses requests that change something without the bearer token, when one is set.
-async fn require_token(
+pub(crate) async fn require_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,

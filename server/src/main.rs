@@ -212,6 +212,14 @@ struct ServeArgs {
     /// The rate() window of the queries, in Prometheus's syntax.
     #[arg(long, default_value = "1m")]
     prometheus_window: String,
+    /// Also serve the Toxiproxy API at the root of a listener of its own (Toxiproxy's
+    /// default is 127.0.0.1:8474); it is always under /toxiproxy on --bind.
+    #[arg(long)]
+    toxiproxy_bind: Option<SocketAddr>,
+    /// Networks beyond loopback that fault proxies may forward to, e.g.
+    /// 10.0.0.0/8,192.168.1.20 (an open proxy would let anyone reach them).
+    #[arg(long, value_delimiter = ',')]
+    proxy_allow: Vec<server::proxy::Cidr>,
 }
 
 /// "90s", "10m", "1h", "1.5" (seconds) as seconds.
@@ -352,7 +360,10 @@ fn print(output: Result<String, String>) -> Result<(), String> {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let no_token = args.token.as_deref().is_none_or(str::is_empty);
-    for addr in std::iter::once(args.bind).chain(args.otlp_bind) {
+    for addr in std::iter::once(args.bind)
+        .chain(args.otlp_bind)
+        .chain(args.toxiproxy_bind)
+    {
         if needs_token(&addr) && no_token {
             return Err(format!(
                 "refusing to listen on {addr} without a token: anyone who can reach it could \
@@ -392,6 +403,22 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         };
         let session = Session::start_with(topology, args.seed, store.clone(), observed, source)
             .map_err(|err| format!("cannot read the database: {err}"))?;
+        let proxies = session.observed.proxies().clone();
+        proxies.set_policy(server::proxy::Policy {
+            allow: args.proxy_allow.clone(),
+            open_listen: !no_token,
+            ..server::proxy::Policy::default()
+        });
+        match store.get_proxies() {
+            Ok(Some(saved)) => match proxies.restore(&saved).await {
+                Ok(n) => println!("{n} fault proxies restored"),
+                Err(err) => tracing::error!(%err, "the saved fault proxies were not restored"),
+            },
+            Ok(None) => {}
+            Err(err) => tracing::error!(%err, "cannot read the saved fault proxies"),
+        }
+        proxies.persist_to(store.clone());
+        proxies.run_clock();
         let state = AppState {
             session,
             store,
@@ -435,6 +462,24 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 .await;
                 if let Err(err) = stopped {
                     tracing::error!(%err, "the OTLP listener stopped");
+                }
+            });
+        }
+        if let Some(toxiproxy_bind) = args.toxiproxy_bind {
+            let toxiproxy_listener = tokio::net::TcpListener::bind(toxiproxy_bind)
+                .await
+                .map_err(|err| {
+                    format!("cannot listen for the Toxiproxy API on {toxiproxy_bind}: {err}")
+                })?;
+            println!("serving the Toxiproxy API on http://{toxiproxy_bind}");
+            let toxiproxy = server::toxiproxy::router(state.clone());
+            tokio::spawn(async move {
+                let stopped = run(toxiproxy_listener, toxiproxy, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await;
+                if let Err(err) = stopped {
+                    tracing::error!(%err, "the Toxiproxy listener stopped");
                 }
             });
         }

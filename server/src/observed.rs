@@ -95,6 +95,8 @@ struct Inner {
     /// Per-second frames and the topology as drawn from each moment, to scrub back.
     history: Mutex<History>,
     stats: IngestStats,
+    /// The fault proxies in front of the real system's parts.
+    proxies: crate::proxy::Proxies,
 }
 
 /// No predicted blast radius for an observed system yet: the graph from its traces says
@@ -176,6 +178,7 @@ impl Observed {
     pub fn with_queue(config: Config, max_queued_spans: usize) -> Observed {
         // The queue is bounded in spans (below); in requests only as a backstop.
         let (queue, batches) = mpsc::sync_channel::<Queued>(4096);
+        let started_ns = unix_now_ns();
         let observed = Observed {
             inner: Arc::new(Inner {
                 graph: Mutex::new(Graph::new(config)),
@@ -185,7 +188,7 @@ impl Observed {
                 decoding: tokio::sync::Semaphore::new(DECODE_PERMITS),
                 waiting: AtomicUsize::new(0),
                 pins: Mutex::default(),
-                started_ns: unix_now_ns(),
+                started_ns,
                 version: AtomicU64::new(0),
                 edges: Mutex::default(),
                 history: Mutex::new(History {
@@ -193,6 +196,7 @@ impl Observed {
                     epochs: VecDeque::new(),
                 }),
                 stats: IngestStats::default(),
+                proxies: crate::proxy::Proxies::new(started_ns),
             }),
         };
         let ingest = observed.clone();
@@ -216,6 +220,11 @@ impl Observed {
             .graph
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The fault proxies that break the real system.
+    pub fn proxies(&self) -> &crate::proxy::Proxies {
+        &self.inner.proxies
     }
 
     pub fn stats(&self) -> &IngestStats {
@@ -329,7 +338,8 @@ impl Observed {
     /// draws (bumped by every new service, link, instance or pin).
     pub fn tick(&self) -> (Tick, u64) {
         let now = unix_now_ns();
-        let (tick, version) = self.read(now);
+        let (mut tick, version) = self.read(now);
+        tick.faults = self.inner.proxies.records();
         self.keep_frame(&tick, version);
         (tick, version)
     }

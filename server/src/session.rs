@@ -208,6 +208,8 @@ struct Live {
     last_experiment_id: u64,
     /// The faults as streams last heard of them, to tell what was added or removed.
     announced_faults: BTreeMap<FaultId, String>,
+    /// The same for the real system's faults (through its proxies).
+    announced_real: BTreeMap<FaultId, String>,
     /// Changes to announce with the next publication.
     changes: Vec<Change>,
     /// Ended experiments to store.
@@ -240,6 +242,7 @@ impl Live {
             experiment: None,
             last_experiment_id,
             announced_faults: BTreeMap::new(),
+            announced_real: BTreeMap::new(),
             changes: Vec::new(),
             ended: Vec::new(),
             source: Source::Simulated,
@@ -365,6 +368,31 @@ impl Live {
                 let record = FaultRecord::from_active(fault);
                 slot.insert(record.description.clone());
                 changes.push(Change::FaultAdded(record));
+            }
+        }
+        changes
+    }
+
+    /// The real system's faults added and removed since last announced, from the list a
+    /// tick carries.
+    fn take_real_changes(&mut self, faults: &[FaultRecord]) -> Vec<Change> {
+        let mut changes = Vec::new();
+        self.announced_real.retain(|id, description| {
+            let still = faults.iter().any(|f| f.id == *id);
+            if !still {
+                changes.push(Change::FaultRemoved {
+                    id: *id,
+                    description: std::mem::take(description),
+                });
+            }
+            still
+        });
+        for fault in faults {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                self.announced_real.entry(fault.id)
+            {
+                slot.insert(fault.description.clone());
+                changes.push(Change::FaultAdded(fault.clone()));
             }
         }
         changes
@@ -683,7 +711,17 @@ impl Session {
                     // Switched meanwhile: the switch publishes the other source itself.
                     return;
                 }
-                (tick, live.follow_versions(observed_version))
+                let real: Vec<ChangeMessage> = live
+                    .take_real_changes(&tick.faults)
+                    .into_iter()
+                    .map(|change| live.change_message(change))
+                    .collect();
+                let version = live.follow_versions(observed_version);
+                drop(live);
+                for change in real {
+                    let _ = self.changes.send(Arc::new(change));
+                }
+                (tick, version)
             }
         };
         tick.published_ms = std::time::SystemTime::now()

@@ -15,9 +15,10 @@ pub use simulator::wire::SavedTopology;
 use simulator::wire::{ExperimentSummary, StoredExperiment};
 
 /// The migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../migrations/001_topologies.sql"),
     include_str!("../migrations/002_experiments.sql"),
+    include_str!("../migrations/003_proxies.sql"),
 ];
 
 /// The database file's name in the data directory.
@@ -230,6 +231,28 @@ impl Store {
                     row.get(0)
                 })?;
         Ok(id as u64)
+    }
+}
+
+impl Store {
+    /// Keeps the fault proxies' saved state (a JSON document), replacing the last.
+    pub fn put_proxies(&self, body: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO proxies (id, body) VALUES (1, ?1)
+             ON CONFLICT(id) DO UPDATE SET body = ?1",
+            params![body],
+        )?;
+        Ok(())
+    }
+
+    /// The fault proxies' saved state, if any was saved.
+    pub fn get_proxies(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("SELECT body FROM proxies WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()?)
     }
 }
 
