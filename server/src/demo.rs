@@ -8,8 +8,14 @@
 //! by its own id, on Ctrl-C, SIGTERM or `--duration`. A process also exits when its
 //! parent's end of its standard input closes, so none outlives the demo.
 //!
-//! Seam for the fault proxies: the plan says, per dependency, which addresses the caller
-//! calls; today the callee's instances, later the proxies in front of them.
+//! Every call goes through the server's fault proxies, which the demo registers with the
+//! server's Toxiproxy API before it starts anything (and deletes when it stops): one per
+//! instance (`cart#2`, in front of that process) and one per link (`web->cart`, which
+//! spreads the caller's connections over the callee's instance proxies in turn, as DNS
+//! round robin without health checks would). Calls open a connection each, so every call
+//! is balanced anew and a fault on a proxy reaches the very next call. So faults from the
+//! graph reach the demo: a kill of `cart#2` disables its proxy and `web`'s calls that land
+//! there fail.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -49,18 +55,160 @@ pub struct Plan {
     pub topology: Topology,
     /// Each service's instances' ports on 127.0.0.1, instance 1 first.
     pub ports: BTreeMap<String, Vec<u16>>,
+    /// The fault proxy in front of each instance (`cart#2`) and carrying each link
+    /// (`web->cart`), by name.
+    pub proxies: BTreeMap<String, SocketAddr>,
 }
 
 impl Plan {
-    /// The addresses `dependency`'s caller calls: its callee's instances.
+    /// The addresses `dependency`'s caller calls: the link's proxy.
     fn targets(&self, dependency: &Dependency) -> Vec<SocketAddr> {
-        self.ports
-            .get(&dependency.to)
-            .into_iter()
-            .flatten()
-            .map(|&port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        let name = format!("{}->{}", dependency.from, dependency.to);
+        self.proxies.get(&name).copied().into_iter().collect()
+    }
+
+    /// The proxies in front of `service`'s instances, instance 1 first.
+    fn instance_proxies(&self, service: &str) -> Vec<SocketAddr> {
+        let count = self.ports.get(service).map_or(0, Vec::len);
+        (1..=count)
+            .filter_map(|n| self.proxies.get(&format!("{service}#{n}")).copied())
             .collect()
     }
+}
+
+/// The server's Toxiproxy API, as the demo uses it to register its proxies.
+struct ProxyApi {
+    base: String,
+    client: reqwest::blocking::Client,
+    token: Option<String>,
+}
+
+impl ProxyApi {
+    fn new(server: &str) -> Result<ProxyApi, String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|err| err.to_string())?;
+        Ok(ProxyApi {
+            base: format!("{}/toxiproxy", server.trim_end_matches('/')),
+            client,
+            token: std::env::var("BLASTRADIUS_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        })
+    }
+
+    fn authorized(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+    ) -> reqwest::blocking::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Makes (or replaces) `proxies` (name, upstream), each on a free loopback port;
+    /// where each listens.
+    fn populate(
+        &self,
+        proxies: &[(String, String)],
+    ) -> Result<BTreeMap<String, SocketAddr>, String> {
+        let body: Vec<serde_json::Value> = proxies
+            .iter()
+            .map(|(name, upstream)| {
+                serde_json::json!({"name": name, "listen": "127.0.0.1:0", "upstream": upstream})
+            })
+            .collect();
+        let url = format!("{}/populate", self.base);
+        let response = self
+            .authorized(
+                self.client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(serde_json::to_vec(&body).expect("JSON values serialise")),
+            )
+            .send()
+            .map_err(|err| format!("cannot reach the server's Toxiproxy API at {url}: {err}"))?;
+        let status = response.status();
+        let answer: serde_json::Value = response
+            .bytes()
+            .ok()
+            .and_then(|body| serde_json::from_slice(&body).ok())
+            .ok_or_else(|| format!("{url} answered {status}, not with JSON: is it blastradius?"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "the server refused the demo's fault proxies ({status}): {}",
+                answer["error"].as_str().unwrap_or("no reason given")
+            ));
+        }
+        let mut listening = BTreeMap::new();
+        for proxy in answer["proxies"].as_array().into_iter().flatten() {
+            let name = proxy["name"].as_str().unwrap_or_default().to_string();
+            let listen = proxy["listen"]
+                .as_str()
+                .and_then(|l| l.parse().ok())
+                .ok_or_else(|| format!("proxy {name} has no listen address"))?;
+            listening.insert(name, listen);
+        }
+        Ok(listening)
+    }
+
+    /// Deletes the demo's proxies (a proxy already gone is fine).
+    fn delete(&self, names: impl Iterator<Item = String>) {
+        for name in names {
+            let url = format!("{}/proxies/{}", self.base, percent_encode(&name));
+            if let Err(err) = self.authorized(self.client.delete(&url)).send() {
+                tracing::warn!(proxy = %name, %err, "could not delete a fault proxy");
+            }
+        }
+    }
+}
+
+/// `name` with every byte a URL path segment cannot carry as is percent-encoded (proxy
+/// names hold `#` and `>`).
+fn percent_encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Registers the demo's fault proxies with the server: one per instance, then one per
+/// link spreading over the callee's instance proxies.
+fn register_proxies(
+    api: &ProxyApi,
+    topology: &Topology,
+    ports: &BTreeMap<String, Vec<u16>>,
+) -> Result<BTreeMap<String, SocketAddr>, String> {
+    let instances: Vec<(String, String)> = ports
+        .iter()
+        .flat_map(|(service, ports)| {
+            ports
+                .iter()
+                .enumerate()
+                .map(move |(i, port)| (format!("{service}#{}", i + 1), format!("127.0.0.1:{port}")))
+        })
+        .collect();
+    let mut proxies = api.populate(&instances)?;
+    let links: Vec<(String, String)> = topology
+        .dependencies
+        .iter()
+        .map(|d| {
+            let count = ports.get(&d.to).map_or(0, Vec::len);
+            let upstream: Vec<String> = (1..=count)
+                .filter_map(|n| proxies.get(&format!("{}#{n}", d.to)))
+                .map(SocketAddr::to_string)
+                .collect();
+            (format!("{}->{}", d.from, d.to), upstream.join(","))
+        })
+        .collect();
+    proxies.extend(api.populate(&links)?);
+    Ok(proxies)
 }
 
 /// One started process.
@@ -82,10 +230,13 @@ pub fn run(topology: Topology, server: &str, duration_s: Option<f64>) -> Result<
     }
     let endpoint = format!("{}/v1/traces", server.trim_end_matches('/'));
     let ports = free_ports(&topology)?;
+    let api = ProxyApi::new(server)?;
+    let proxies = register_proxies(&api, &topology, &ports)?;
     let plan = Plan {
         endpoint: endpoint.clone(),
         topology,
         ports,
+        proxies,
     };
     let plan_path = plan_path_for(std::process::id());
     std::fs::write(
@@ -95,6 +246,7 @@ pub fn run(topology: Topology, server: &str, duration_s: Option<f64>) -> Result<
     .map_err(|err| format!("cannot write {}: {err}", plan_path.display()))?;
     let result = run_plan(&plan, &plan_path, duration_s);
     let _ = std::fs::remove_file(&plan_path);
+    api.delete(plan.proxies.keys().cloned());
     result
 }
 
@@ -142,6 +294,10 @@ fn run_plan(plan: &Plan, plan_path: &Path, duration_s: Option<f64>) -> Result<()
             .iter()
             .filter(|s| s.is_entry())
             .collect();
+        println!(
+            "  {} fault proxies registered with the server (one per instance, one per link)",
+            plan.proxies.len()
+        );
         for entry in &entries {
             println!(
                 "  load: {:.1} requests/s to {}",
@@ -154,7 +310,7 @@ fn run_plan(plan: &Plan, plan_path: &Path, duration_s: Option<f64>) -> Result<()
             .map(|entry| {
                 tokio::spawn(generate(
                     entry.ingress_rps,
-                    plan.ports[&entry.name].clone(),
+                    plan.instance_proxies(&entry.name),
                     load.clone(),
                 ))
             })
@@ -278,10 +434,14 @@ struct Load {
     ok: Arc<AtomicU64>,
 }
 
-/// Poisson arrivals at `rps`, spread over the entry's instances in turn.
-async fn generate(rps: f64, ports: Vec<u16>, load: Load) {
+/// Poisson arrivals at `rps`, spread over the entry's instances (their proxies) in turn.
+async fn generate(rps: f64, targets: Vec<SocketAddr>, load: Load) {
+    if targets.is_empty() {
+        return;
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
         .build()
         .expect("a plain HTTP client builds");
     let mut rng = Pcg64Mcg::seed_from_u64(u64::from(std::process::id()) ^ rps.to_bits());
@@ -290,7 +450,7 @@ async fn generate(rps: f64, ports: Vec<u16>, load: Load) {
         let gap: f64 = rng.sample::<f64, _>(Exp1) / rps;
         next += Duration::from_secs_f64(gap);
         tokio::time::sleep_until(next).await;
-        let url = format!("http://127.0.0.1:{}/", ports[n % ports.len()]);
+        let url = format!("http://{}/", targets[n % targets.len()]);
         let client = client.clone();
         let load = load.clone();
         load.sent.fetch_add(1, Ordering::Relaxed);
@@ -346,7 +506,11 @@ pub fn run_instance(plan_path: &Path, label: &str) -> Result<(), String> {
         waiting: AtomicUsize::new(0),
         rng: Mutex::new(Pcg64Mcg::seed_from_u64(u64::from(std::process::id()))),
         tracer: provider.tracer("blastradius-demo"),
-        client: reqwest::Client::new(),
+        // A connection per call: each is balanced anew by the link's proxy.
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|err| err.to_string())?,
         service,
         calls,
     });
