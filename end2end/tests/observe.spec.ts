@@ -1,54 +1,22 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Dashboard } from './dashboard';
+import { type Started, start, stop, template } from './processes';
 
 // A server of its own started with --observe, and `blastradius demo` running the shop
 // template as real processes that send it their spans; both stopped by their own ids.
-const binary = process.env.BLASTRADIUS_BIN ?? '../target/debug/blastradius';
 const port = Number(process.env.E2E_OBSERVE_PORT ?? '8766');
 const base = `http://127.0.0.1:${port}`;
-
-/** Starts `args` and resolves once its output matches `ready`; keeps what it printed. */
-function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready: ${args.join(' ')}\n${text}`)), 20_000);
-    const seen = (chunk: Buffer) => {
-      text += chunk.toString();
-      if (ready.test(text)) {
-        clearTimeout(timer);
-        resolve({ child, output: () => text });
-      }
-    };
-    child.stdout?.on('data', seen);
-    child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    child.on('exit', (code) => reject(new Error(`exited ${code}: ${text}`)));
-  });
-}
-
-/** Stops a process by its id and waits for it to go. */
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await gone;
-}
 
 test('a real shop, observed live: its graph, availability, and a kill -9 shown down', async ({ page }) => {
   test.setTimeout(90_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-observe-'));
   const shop = path.join(dir, 'shop.json');
-  const template = spawn(binary, ['template', 'shop'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const chunks: Buffer[] = [];
-  template.stdout?.on('data', (c: Buffer) => chunks.push(c));
-  await new Promise((resolve) => template.on('exit', resolve));
   // A third of the template's load: 28 processes of a debug build share two cores with the
   // browser and the server here.
-  const topology = JSON.parse(Buffer.concat(chunks).toString());
+  const topology = await template('shop');
   for (const service of topology.services) service.ingress_rps = (service.ingress_rps ?? 0) / 3;
   fs.writeFileSync(shop, JSON.stringify(topology));
 
@@ -56,7 +24,7 @@ test('a real shop, observed live: its graph, availability, and a kill -9 shown d
     ['serve', '--observe', '--bind', `127.0.0.1:${port}`, '--dist', '../dist', '--data-dir', path.join(dir, 'data')],
     /serving on/,
   );
-  let demo: { child: ChildProcess; output: () => string } | undefined;
+  let demo: Started | undefined;
   try {
     // Before any span: the page says how to send them.
     const dashboard = new Dashboard(page);
