@@ -1,5 +1,6 @@
 //! The event log in plain words: each fault injected or reverted, when, and what it did to
-//! overall availability — "0:12 kill catalog-db — availability 100.0% → 0.0%". The effect
+//! overall availability — "0:12 kill catalog-db — availability 100.0% → 0.0%", or on a real
+//! system "0:42 kill cart#2 (real) — availability 99.9% → 66.0%". The effect
 //! is read a few simulated seconds after the change, once the rolling figures have caught up.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -47,7 +48,8 @@ pub fn follow(live: Live, lines: RwSignal<VecDeque<LogLine>>) {
     Effect::new(move |_| {
         live.tick.with(|tick| {
             let Some(tick) = tick else { return };
-            state.update_value(|seen| record(tick, seen, lines));
+            let real = live.observed.get_untracked();
+            state.update_value(|seen| record(tick, real, seen, lines));
         });
     });
 }
@@ -63,12 +65,21 @@ struct Seen {
     next_seq: u64,
 }
 
-fn record(tick: &Tick, seen: &mut Seen, lines: RwSignal<VecDeque<LogLine>>) {
+/// Notes the faults that came and went since the last tick; a real system's (through its
+/// fault proxies) are marked so.
+fn record(tick: &Tick, real: bool, seen: &mut Seen, lines: RwSignal<VecDeque<LogLine>>) {
     let now: BTreeMap<FaultId, String> = tick
         .faults
         .iter()
         .filter(|f| f.state == "active")
-        .map(|f| (f.id, f.description.clone()))
+        .map(|f| {
+            let what = if real {
+                format!("{} (real)", f.description)
+            } else {
+                f.description.clone()
+            };
+            (f.id, what)
+        })
         .collect();
     let before = seen.faults.replace(now.clone());
     let availability_before = std::mem::replace(&mut seen.availability, tick.availability);

@@ -69,9 +69,9 @@ pub fn Panel() -> impl IntoView {
         <Show when=move || chaos.get() && live.observed.get()>
             <section class="panel-card" data-testid="observed-chaos-note">
                 <p class="observed-note">
-                    "The Chaos Monkey and experiments break the simulation. On a real system they \
-                     act through fault proxies, which this server does not run yet: switch to \
-                     Simulated to use them."
+                    "The Chaos Monkey and experiments break the simulation; on a real system they \
+                     are not built yet: switch to Simulated to use them. Kill, hang, slow down and \
+                     partition the real system from the Inspect tab."
                 </p>
             </section>
         </Show>
@@ -151,6 +151,13 @@ fn EdgeCard() -> impl IntoView {
             forward || backward
         })
     };
+    // Cut: partitioned in the simulation, or a partition on the real link's proxy.
+    let cut = move || {
+        figures().is_some_and(|f| f.partitioned)
+            || on_link()
+                .iter()
+                .any(|f| f.fault.kind == FaultKind::Partition && f.state == "active")
+    };
     let inject = move |kind: FaultKind, both: bool| {
         let Some((from, to)) = edge() else { return };
         let mut fault = Fault::on_link(kind, &from, &to);
@@ -171,8 +178,8 @@ fn EdgeCard() -> impl IntoView {
         <section class="panel-card service-card" data-testid="edge-card">
             <header class="service-head">
                 <h2>{move || edge().map(|(from, to)| format!("{from} → {to}"))}</h2>
-                <span class="pill" data-health=move || if figures().is_some_and(|f| f.partitioned) { "down" } else { "healthy" }>
-                    {move || if figures().is_some_and(|f| f.partitioned) { "cut" } else { "link" }}
+                <span class="pill" data-health=move || if cut() { "down" } else { "healthy" }>
+                    {move || if cut() { "cut" } else { "link" }}
                 </span>
             </header>
             <dl class="figures">
@@ -182,7 +189,7 @@ fn EdgeCard() -> impl IntoView {
                 </div>
                 <div>
                     <dt>"Failing"</dt>
-                    <dd>{move || format::percent(figures().and_then(|f| f.error_rate))}</dd>
+                    <dd data-testid="link-failing">{move || format::percent(figures().and_then(|f| f.error_rate))}</dd>
                 </div>
                 <div>
                     <dt>"Breaker"</dt>
@@ -215,6 +222,7 @@ fn EdgeCard() -> impl IntoView {
                 </button>
                 <button
                     data-testid="delete"
+                    class:hidden=move || live.observed.get()
                     title="Delete this link from the topology (Del)"
                     on:click=move |_| editor::delete_selected(live, edits)
                 >
@@ -366,11 +374,11 @@ fn ServiceCard() -> impl IntoView {
                         .into_any()
                 }
             }}
-            <p class="observed-note" class:hidden=move || !live.observed.get() data-testid="observed-faults-note">
-                "Faults on a real system act through fault proxies, which this server does not \
-                 run yet: switch to Simulated to break the simulation."
+            <p class="observed-note" class:hidden=move || !live.observed.get() || selected().is_none() data-testid="observed-faults-note">
+                "These buttons break the real system, through the fault proxies in front of it: \
+                 real requests fail."
             </p>
-            <div class="actions" class:hidden=move || live.observed.get()>
+            <div class="actions">
                 <button
                     class="danger"
                     data-testid="kill"
@@ -400,7 +408,7 @@ fn ServiceCard() -> impl IntoView {
             </div>
             <div
                 class="actions secondary"
-                class:hidden=move || component().is_some() || selected().is_none() || live.observed.get()
+                class:hidden=move || component().is_some() || selected().is_none()
             >
                 <button
                     data-testid="latency"
@@ -425,6 +433,7 @@ fn ServiceCard() -> impl IntoView {
                 </button>
                 <button
                     data-testid="delete"
+                    class:hidden=move || live.observed.get()
                     title="Delete this service and its links from the topology (Del)"
                     on:click=move |_| editor::delete_selected(live, edits)
                 >
@@ -498,6 +507,11 @@ fn Prediction() -> impl IntoView {
         let Some(name) = live.selected.get() else {
             return (Vec::new(), 0);
         };
+        // Nothing is predicted for an observed system yet (its traces do not say which
+        // calls are required): no "untouched" to show.
+        if live.observed.get() {
+            return (Vec::new(), 0);
+        }
         live.analysis.with(|a| {
             a.as_ref()
                 .map(|a| predicted_shares(a, &name, MOST_ENTRIES))
@@ -548,6 +562,18 @@ fn Prediction() -> impl IntoView {
     }
 }
 
+/// The number an instance's buttons aim at: its place (from 1) in a simulated service; in
+/// an observed one, the `N` of its id `SERVICE#N` when it has one (as the proxies in front
+/// of it are named), else its place.
+fn instance_number(figures: &ServiceFigures, index: usize) -> u32 {
+    figures
+        .instance_ids
+        .get(index)
+        .and_then(|id| id.rsplit_once('#'))
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(index as u32 + 1)
+}
+
 /// The selected service's instances, up or down.
 #[component]
 fn Instances() -> impl IntoView {
@@ -559,7 +585,13 @@ fn Instances() -> impl IntoView {
         live.tick.with(|t| {
             t.as_ref()
                 .and_then(|t| t.services.get(&name))
-                .map(|f| f.instances.iter().cloned().enumerate().collect())
+                .map(|f| {
+                    f.instances
+                        .iter()
+                        .enumerate()
+                        .map(|(i, state)| (instance_number(f, i), state.clone()))
+                        .collect()
+                })
                 .unwrap_or_default()
         })
     };
@@ -568,7 +600,7 @@ fn Instances() -> impl IntoView {
         <ul class="instance-list">
             <For each=instances key=|instance| instance.clone() let:instance>
                 {
-                    let number = instance.0 as u32 + 1;
+                    let number = instance.0;
                     view! {
                         <li
                             class=instance.1.clone()

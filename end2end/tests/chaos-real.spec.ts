@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, test } from '@playwright/test';
+import { Dashboard } from './dashboard';
+import { type Started, start, stop, template } from './processes';
+
+// The real shop (`blastradius demo`, every call through the server's fault proxies),
+// observed, and broken from the page: the faults are real, the figures come from its spans.
+const port = Number(process.env.E2E_CHAOS_PORT ?? '8769');
+const base = `http://127.0.0.1:${port}`;
+
+/** The share the text `12.5%` shows, NaN for `—`. */
+const share = (text: string | null) => Number.parseFloat(text ?? '') / 100;
+
+test('the real shop broken from the page: kill, revive, partition, heal', async ({ page }) => {
+  test.setTimeout(120_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-chaos-real-'));
+  const shop = path.join(dir, 'shop.json');
+  // A sixth of the template's load: each call crosses two proxies in the (debug) server.
+  const topology = await template('shop');
+  for (const service of topology.services) service.ingress_rps = (service.ingress_rps ?? 0) / 6;
+  fs.writeFileSync(shop, JSON.stringify(topology));
+  const server = await start(
+    ['serve', '--observe', '--bind', `127.0.0.1:${port}`, '--dist', '../dist', '--data-dir', path.join(dir, 'data')],
+    /serving on/,
+  );
+  let demo: Started | undefined;
+  try {
+    demo = await start(['demo', shop, '--server', base], /Ctrl-C stops every process/);
+    expect(demo.output()).toContain('fault proxies registered');
+    const dashboard = new Dashboard(page);
+    await page.goto(base);
+    await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
+    await expect(dashboard.node('catalog-db')).toBeVisible({ timeout: 10_000 });
+    await dashboard.expectAvailability((a) => a > 0.97);
+
+    // Kill catalog-db from the page: its proxies refuse, every page needing the catalog
+    // fails for real.
+    await dashboard.select('catalog-db');
+    await expect(page.getByTestId('observed-faults-note')).toBeVisible();
+    const clicked = Date.now();
+    await dashboard.kill();
+    await expect(page.getByTestId('fault-list')).toContainText(/kill\s*catalog-db/);
+    await dashboard.expectAvailability((a) => a < 0.5);
+    console.log(`availability under 50% ${Date.now() - clicked} ms after the Kill click`);
+    await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'down', { timeout: 10_000 });
+    await expect(page.getByTestId('event-log')).toContainText('kill catalog-db (real)');
+    if (process.env.SCREENSHOT_DIR) {
+      await page.screenshot({ path: path.join(process.env.SCREENSHOT_DIR, 'dashboard-real-kill.png') });
+    }
+
+    // Revive: the proxies start again and the shop recovers.
+    await dashboard.revive();
+    await expect(page.getByTestId('fault-list')).not.toContainText(/kill\s*catalog-db/);
+    await dashboard.expectAvailability((a) => a > 0.95);
+    await expect(dashboard.node('catalog-db')).not.toHaveAttribute('data-health', 'down', { timeout: 10_000 });
+
+    // Partition web → cart: web's calls to cart time out and fail.
+    await dashboard.selectEdge('web', 'cart');
+    await page.getByTestId('partition').click();
+    await expect(page.getByTestId('fault-list')).toContainText(/partition\s*web\s*→?\s*(->)?\s*cart/);
+    await expect
+      .poll(async () => share(await page.getByTestId('link-failing').textContent()), { timeout: 15_000 })
+      .toBeGreaterThan(0.9);
+    await expect(page.getByTestId('edge-card')).toContainText('cut');
+    await page.getByTestId('heal').click();
+    await expect(page.getByTestId('fault-list')).not.toContainText('partition');
+    await expect
+      .poll(async () => share(await page.getByTestId('link-failing').textContent()), { timeout: 15_000 })
+      .toBeLessThan(0.05);
+  } finally {
+    if (demo) await stop(demo.child);
+    await stop(server.child);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  expect(demo?.output()).toContain('every process stopped');
+});
