@@ -35,6 +35,8 @@ pub fn MonkeyCard() -> impl IntoView {
     });
     Effect::new(move |_| {
         let _ = monkey_faults.get();
+        // Each source has a monkey of its own.
+        live.observed.track();
         api::load("/api/monkey", move |settings| monkey.set(Some(settings)));
     });
     Effect::new(move |_| {
@@ -443,7 +445,10 @@ fn ExperimentStatus(summary: ExperimentSummary) -> impl IntoView {
                     {verdict.to_uppercase()}
                 </span>
             </div>
-            <p class="hint">{summary.hypothesis_text.clone()}</p>
+            <p class="hint">
+                {summary.hypothesis_text.clone()}
+                {summary.real.then_some(" · on the real system")}
+            </p>
             <div class="progress" title=format!("{} of {} s", summary.elapsed_s, summary.duration_s)>
                 <span style=format!("width: {progress:.1}%")></span>
             </div>

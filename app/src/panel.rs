@@ -62,18 +62,16 @@ pub fn Panel() -> impl IntoView {
                     }
                 })
         }}
-        <Show when=move || chaos.get() && !live.observed.get()>
-            <crate::chaos::MonkeyCard/>
-            <crate::chaos::ExperimentCard/>
-        </Show>
-        <Show when=move || chaos.get() && live.observed.get()>
-            <section class="panel-card" data-testid="observed-chaos-note">
+        <Show when=move || chaos.get()>
+            <section class="panel-card" data-testid="observed-chaos-note" class:hidden=move || !live.observed.get()>
                 <p class="observed-note">
-                    "The Chaos Monkey and experiments break the simulation; on a real system they \
-                     are not built yet: switch to Simulated to use them. Kill, hang, slow down and \
-                     partition the real system from the Inspect tab."
+                    "The monkey and experiments act on the real system, through the fault \
+                     proxies in front of it; experiments are judged on its observed \
+                     availability."
                 </p>
             </section>
+            <crate::chaos::MonkeyCard/>
+            <crate::chaos::ExperimentCard/>
         </Show>
         <Show when=move || !chaos.get()>
             <Inspect/>

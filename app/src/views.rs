@@ -865,7 +865,9 @@ pub fn RoutingTableCard() -> impl IntoView {
             table.set(None);
             return;
         };
+        // The simulation's routing tables say nothing of a real system's.
         if live.screen.get_untracked() == Screen::Replay
+            || live.observed.get_untracked()
             || simulator::engine::COMPONENTS.contains(&service.as_str())
         {
             table.set(None);
@@ -886,6 +888,7 @@ pub fn RoutingTableCard() -> impl IntoView {
     Effect::new(move |_| {
         live.selected.track();
         live.screen.track();
+        live.observed.track();
         fetch();
     });
     let poll = set_interval_with_handle(fetch, Duration::from_secs(1)).ok();

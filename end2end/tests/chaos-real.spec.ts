@@ -13,7 +13,7 @@ const base = `http://127.0.0.1:${port}`;
 /** The share the text `12.5%` shows, NaN for `—`. */
 const share = (text: string | null) => Number.parseFloat(text ?? '') / 100;
 
-test('the real shop broken from the page: kill, revive, partition, heal', async ({ page }) => {
+test('the real shop broken from the page: kill, revive, partition, heal, an experiment', async ({ page }) => {
   test.setTimeout(120_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-chaos-real-'));
   const shop = path.join(dir, 'shop.json');
@@ -69,9 +69,37 @@ test('the real shop broken from the page: kill, revive, partition, heal', async 
     await expect
       .poll(async () => share(await page.getByTestId('link-failing').textContent()), { timeout: 15_000 })
       .toBeLessThan(0.05);
+
+    // An experiment against the real system: catalog-db killed 2 s in; the hypothesis
+    // (99% over 2 s) breaks and it aborts, its fault reverted.
+    await dashboard.tab('chaos');
+    await expect(page.getByTestId('observed-chaos-note')).toBeVisible();
+    await dashboard.runExperiment({
+      name: 'catalog-db dies for real',
+      at: '2',
+      kind: 'kill',
+      target: 'catalog-db',
+      duration: '',
+      min: '99',
+      over: '2',
+      runFor: '20',
+    });
+    const verdict = page.getByTestId('experiment-verdict');
+    await expect(verdict).toHaveText('RUNNING');
+    await expect(page.getByTestId('experiment-card')).toContainText('on the real system');
+    await expect(verdict).toHaveAttribute('data-verdict', 'aborted', { timeout: 20_000 });
+    await expect(page.getByTestId('experiment-reason')).toContainText('broke at');
+    const reports = await (await page.request.get(`${base}/api/experiments`)).json();
+    const report = await (await page.request.get(`${base}/api/experiments/${reports[0].id}`)).json();
+    expect(report.real).toBe(true);
+    expect(report.verdict).toBe("aborted");
+    // Its fault is gone, and the shop recovers.
+    await expect.poll(async () => (await (await page.request.get(`${base}/api/faults`)).json()).length).toBe(0);
+    await dashboard.expectAvailability((a) => a > 0.95);
   } finally {
     if (demo) await stop(demo.child);
     await stop(server.child);
+    if (process.env.E2E_SERVER_LOG) fs.writeFileSync(process.env.E2E_SERVER_LOG, server.output());
     fs.rmSync(dir, { recursive: true, force: true });
   }
   expect(demo?.output()).toContain('every process stopped');

@@ -25,7 +25,7 @@ use simulator::experiment::{Experiment, Plan, PlanError};
 use simulator::fault::{Fault, FaultError, FaultKind};
 use simulator::layout;
 use simulator::lockstep::{CompareView, Lockstep};
-use simulator::measure::{Rolling, Window};
+use simulator::measure::{EntryCounters, Rolling, Window};
 use simulator::queue::{NANOS_PER_SEC, secs};
 use simulator::replay::{self, Frames, Recording, ReplayError};
 use simulator::resilience::{self, ResilienceReport};
@@ -37,7 +37,10 @@ use simulator::wire::{
 use tokio::sync::{broadcast, watch};
 
 use crate::observed::Observed;
+use crate::proxy::Proxies;
 use crate::store::{Store, StoreError};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
 
 /// Ticks per real second.
 pub const TICK_HZ: u32 = 10;
@@ -164,6 +167,23 @@ struct LiveExperiment {
     /// Wall-clock start, Unix seconds.
     started_at: i64,
     experiment: Experiment,
+    /// Set when it runs against the real system rather than the simulation.
+    real: Option<RealRun>,
+}
+
+/// An experiment on the real system: the faults it made through the proxies, and the
+/// observed clock's second it judges next.
+struct RealRun {
+    fault_ids: Vec<u64>,
+    next_s: f64,
+}
+
+/// The Chaos Monkey on the real system: its settings, and when it strikes next (observed
+/// clock).
+struct RealMonkey {
+    settings: MonkeySettings,
+    next_s: f64,
+    rng: Pcg64Mcg,
 }
 
 impl LiveExperiment {
@@ -181,6 +201,7 @@ impl LiveExperiment {
             elapsed_s: experiment.elapsed_s(),
             trailing: experiment.trailing(),
             broke_at_s: experiment.broke_at_s(),
+            real: self.real.is_some(),
         }
     }
 
@@ -210,6 +231,9 @@ struct Live {
     announced_faults: BTreeMap<FaultId, String>,
     /// The same for the real system's faults (through its proxies).
     announced_real: BTreeMap<FaultId, String>,
+    /// The fault proxies, which a real experiment's faults go through.
+    proxies: Proxies,
+    real_monkey: RealMonkey,
     /// Changes to announce with the next publication.
     changes: Vec<Change>,
     /// Ended experiments to store.
@@ -227,8 +251,14 @@ struct Live {
 }
 
 impl Live {
-    fn new(topology: Topology, seed: u64, last_experiment_id: u64) -> Live {
+    fn new(topology: Topology, seed: u64, last_experiment_id: u64, proxies: Proxies) -> Live {
         Live {
+            proxies,
+            real_monkey: RealMonkey {
+                settings: MonkeySettings::default(),
+                next_s: 0.0,
+                rng: Pcg64Mcg::seed_from_u64(seed ^ 0x6d6f_6e6b_6579),
+            },
             frames: Frames::new(Frames::capacity_for(&topology, FRAME_BUDGET)),
             compare: None,
             engine: Engine::new(topology, seed),
@@ -272,6 +302,67 @@ impl Live {
             .filter(|live| live.experiment.is_running())
     }
 
+    /// The running experiment if it is the simulation's (judged on its windows).
+    fn running_simulated_experiment(&self) -> Option<&LiveExperiment> {
+        self.running_experiment().filter(|live| live.real.is_none())
+    }
+
+    /// Judges the running real experiment's next second once the observed clock (`tick`)
+    /// has passed it, from each entry's root spans in that second.
+    fn observe_real(&mut self, tick: &Tick) {
+        let Some(current) = self.experiment.as_mut() else {
+            return;
+        };
+        let Some(real) = current.real.as_mut() else {
+            return;
+        };
+        if !current.experiment.is_running() || tick.t < real.next_s {
+            return;
+        }
+        real.next_s += 1.0;
+        let counts: Vec<EntryCounters> = current
+            .experiment
+            .entries()
+            .iter()
+            .map(|name| {
+                let figures = tick.entries.get(name);
+                let ended = figures.map_or(0, |f| f.rps.max(0.0).round() as u64);
+                let ok = figures
+                    .and_then(|f| f.availability)
+                    .map_or(0, |a| ((a * ended as f64).round() as u64).min(ended));
+                EntryCounters {
+                    arrivals: ended,
+                    successes: ok,
+                    failures: ended - ok,
+                    ..EntryCounters::default()
+                }
+            })
+            .collect();
+        if current.experiment.observe_second(&counts) {
+            self.end_experiment();
+        }
+    }
+
+    /// Strikes with the real Chaos Monkey if it is due: a kill of one instance (through
+    /// its proxy) for `down_s`, then the next strike an exponential wait later.
+    fn strike_real(&mut self, now_s: f64) {
+        let monkey = &mut self.real_monkey;
+        if !monkey.settings.enabled || now_s < monkey.next_s {
+            return;
+        }
+        let gap: f64 = monkey.rng.sample(rand_distr::Exp1);
+        monkey.next_s = now_s + gap * monkey.settings.mean_interval_s;
+        match self
+            .proxies
+            .monkey_strike(&monkey.settings, &mut monkey.rng)
+        {
+            Ok(what) => tracing::info!(fault = %what, "the Chaos Monkey struck the real system"),
+            Err(err) => {
+                tracing::warn!(error = %err.message, "the Chaos Monkey found nothing to strike")
+            }
+        }
+    }
+
     /// Ends the experiment that has just reached its verdict: reverts its faults, announces
     /// it and queues its report for the database.
     fn end_experiment(&mut self) {
@@ -279,6 +370,9 @@ impl Live {
             return;
         };
         live.experiment.revert_faults(&mut self.engine);
+        for &id in live.real.iter().flat_map(|real| &real.fault_ids) {
+            self.proxies.revert(id);
+        }
         self.changes.push(Change::Experiment(live.summary()));
         self.ended.push(live.stored());
         tracing::info!(
@@ -467,7 +561,7 @@ impl Live {
         loop {
             // Cut at every whole second too, for the run's frames.
             let stop = self
-                .running_experiment()
+                .running_simulated_experiment()
                 .map_or(until, |live| live.experiment.next_boundary().min(until))
                 .min(Frames::next_boundary(self.engine.now()));
             self.engine.run_until(stop);
@@ -479,7 +573,9 @@ impl Live {
             // a replay applies controls after the frame of their second.
             self.frames.observe(&self.engine, &window);
             let ended = match self.experiment.as_mut() {
-                Some(live) if live.experiment.is_running() => live.experiment.observe(&window),
+                Some(live) if live.experiment.is_running() && live.real.is_none() => {
+                    live.experiment.observe(&window)
+                }
                 _ => false,
             };
             if ended {
@@ -591,7 +687,12 @@ impl Session {
         observed: Observed,
         source: Source,
     ) -> Result<Session, StoreError> {
-        let mut live = Live::new(topology, seed, store.last_experiment_id()?);
+        let mut live = Live::new(
+            topology,
+            seed,
+            store.last_experiment_id()?,
+            observed.proxies().clone(),
+        );
         live.source = source;
         live.take_changes();
         let first = Arc::new(TickMessage {
@@ -657,6 +758,7 @@ impl Session {
                 live.advance(seconds);
             }
             self.publish(live);
+            self.drive_hidden_real();
             let took = now.elapsed().as_nanos() as u64;
             self.stats.last_tick_ns.store(took, Ordering::Relaxed);
             self.stats.ticks.fetch_add(1, Ordering::Relaxed);
@@ -705,21 +807,37 @@ impl Session {
             }
             None => {
                 // Read off the session's lock: ingest may hold the graph for a moment.
-                let (tick, observed_version) = self.observed.tick();
+                let (mut tick, observed_version) = self.observed.tick();
                 let mut live = self.lock();
                 if live.source != source {
                     // Switched meanwhile: the switch publishes the other source itself.
                     return;
                 }
-                let real: Vec<ChangeMessage> = live
+                live.observe_real(&tick);
+                live.strike_real(tick.t);
+                tick.experiment = live
+                    .experiment
+                    .as_ref()
+                    .filter(|e| e.real.is_some())
+                    .map(LiveExperiment::summary);
+                let mut real: Vec<ChangeMessage> = std::mem::take(&mut live.changes)
+                    .into_iter()
+                    .map(|change| live.change_message(change))
+                    .collect();
+                let faults: Vec<ChangeMessage> = live
                     .take_real_changes(&tick.faults)
                     .into_iter()
                     .map(|change| live.change_message(change))
                     .collect();
+                real.extend(faults);
+                let ended = std::mem::take(&mut live.ended);
                 let version = live.follow_versions(observed_version);
                 drop(live);
                 for change in real {
                     let _ = self.changes.send(Arc::new(change));
+                }
+                for stored in ended {
+                    let _ = self.reports.send(stored);
                 }
                 (tick, version)
             }
@@ -1001,12 +1119,94 @@ impl Session {
         reverted
     }
 
+    /// The Chaos Monkey of the source shown: the simulation's, or the real system's.
     pub fn monkey(&self) -> MonkeySettings {
-        self.lock().monkey_state()
+        let live = self.lock();
+        match live.source {
+            Source::Simulated => live.monkey_state(),
+            Source::Observed => live.real_monkey.settings.clone(),
+        }
+    }
+
+    /// Changes the real system's Chaos Monkey, all or nothing: it kills one instance
+    /// (through its proxy) every `mean_interval_s` on average, for `down_s`.
+    fn set_real_monkey(&self, change: MonkeyChange) -> Result<MonkeySettings, FaultError> {
+        let mut live = self.lock();
+        let mut settings = live.real_monkey.settings.clone();
+        if let Some(enabled) = change.enabled {
+            settings.enabled = enabled;
+        }
+        if let Some(services) = change.services {
+            settings.services = services;
+        }
+        if let Some(mean) = change.mean_interval_s {
+            settings.mean_interval_s = mean;
+        }
+        if let Some(down) = change.down_s {
+            settings.down_s = down;
+        }
+        if !(settings.mean_interval_s.is_finite()
+            && settings.mean_interval_s >= simulator::fault::MIN_MONKEY_INTERVAL_S)
+        {
+            return Err(FaultError {
+                path: "mean_interval_s".into(),
+                message: format!(
+                    "must be at least {} s, not {}",
+                    simulator::fault::MIN_MONKEY_INTERVAL_S,
+                    settings.mean_interval_s
+                ),
+            });
+        }
+        if !(settings.down_s.is_finite() && settings.down_s > 0.0 && settings.down_s <= 86_400.0) {
+            return Err(FaultError {
+                path: "down_s".into(),
+                message: format!("must be from 0 to a day, not {}", settings.down_s),
+            });
+        }
+        if settings.enabled {
+            live.proxies
+                .monkey_targets(&settings.services)
+                .map_err(|refusal| FaultError {
+                    path: refusal.path,
+                    message: refusal.message,
+                })?;
+            if !live.real_monkey.settings.enabled {
+                let now_s = live.proxies.now_s();
+                let gap: f64 = live.real_monkey.rng.sample(rand_distr::Exp1);
+                live.real_monkey.next_s = now_s + gap * settings.mean_interval_s;
+            }
+        }
+        live.real_monkey.settings = settings.clone();
+        tracing::info!(?settings, "the real system's Chaos Monkey changed");
+        Ok(settings)
+    }
+
+    /// While the simulation is shown, a real experiment or Chaos Monkey still runs on the
+    /// observed clock.
+    fn drive_hidden_real(&self) {
+        let due = {
+            let live = self.lock();
+            live.source == Source::Simulated
+                && (live
+                    .experiment
+                    .as_ref()
+                    .is_some_and(|e| e.real.is_some() && e.experiment.is_running())
+                    || live.real_monkey.settings.enabled)
+        };
+        if !due {
+            return;
+        }
+        let (tick, _) = self.observed.tick();
+        let mut live = self.lock();
+        live.observe_real(&tick);
+        live.strike_real(tick.t);
     }
 
     /// Switches the Chaos Monkey or changes its settings, all or nothing.
     pub fn set_monkey(&self, change: MonkeyChange) -> Result<MonkeySettings, FaultError> {
+        if self.source() == Source::Observed {
+            return self.set_real_monkey(change);
+        }
         let mut live = self.lock();
         let mut settings = live.monkey_state();
         if let Some(enabled) = change.enabled {
@@ -1037,13 +1237,58 @@ impl Session {
                 running.id
             )));
         }
-        let seed = live.seed;
-        let experiment = Experiment::start(&mut live.engine, plan, seed)?;
+        let (experiment, real) = if live.source == Source::Observed {
+            // The real system: judged on what is observed, its faults through the proxies.
+            drop(live);
+            let topology = self.observed.topology();
+            let now_s = self.observed.proxies().now_s();
+            let experiment = Experiment::observing(plan, &topology, secs(now_s))?;
+            let mut fault_ids = Vec::new();
+            for (i, fault) in experiment.plan().faults.iter().enumerate() {
+                let scheduled = Fault {
+                    at_s: Some(now_s + fault.at_s.unwrap_or(0.0)),
+                    ..fault.clone()
+                };
+                match self.observed.proxies().inject(scheduled) {
+                    Ok(id) => fault_ids.push(id),
+                    Err(refusal) => {
+                        for id in fault_ids {
+                            self.observed.proxies().revert(id);
+                        }
+                        return Err(ExperimentError::Invalid(PlanError {
+                            path: format!("faults[{i}].{}", refusal.path),
+                            message: refusal.message,
+                        }));
+                    }
+                }
+            }
+            live = self.lock();
+            if let Some(running) = live.running_experiment() {
+                let message = format!(
+                    "experiment {} ('{}') started meanwhile",
+                    running.id,
+                    running.experiment.plan().name
+                );
+                for id in fault_ids {
+                    self.observed.proxies().revert(id);
+                }
+                return Err(ExperimentError::Conflict(message));
+            }
+            let real = RealRun {
+                fault_ids,
+                next_s: now_s.floor() + 1.0,
+            };
+            (experiment, Some(real))
+        } else {
+            let seed = live.seed;
+            (Experiment::start(&mut live.engine, plan, seed)?, None)
+        };
         live.last_experiment_id += 1;
         let started = LiveExperiment {
             id: live.last_experiment_id,
             started_at: unix_now(),
             experiment,
+            real,
         };
         let summary = started.summary();
         tracing::info!(id = summary.id, name = %summary.name, hypothesis = %summary.hypothesis_text, "experiment started");

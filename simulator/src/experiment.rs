@@ -3,7 +3,9 @@
 //! faults play out. The verdict: `passed` (it held throughout), `failed` (it broke and the
 //! run went on), `aborted` (it broke and the plan asked to stop at once) or `stopped` (ended
 //! from outside). The live server and `blastradius experiment` drive the same
-//! [`Experiment`]; [`run`] plays one on a fresh engine.
+//! [`Experiment`]; [`run`] plays one on a fresh engine. On a real system,
+//! [`Experiment::observing`] judges the same hypothesis second by second on figures from
+//! outside (the observed system's), while the caller carries out the faults.
 //!
 //! Seconds with no ended request at the measured entries give no evidence either way: the
 //! hypothesis is judged on the seconds that have some.
@@ -268,6 +270,10 @@ pub struct ExperimentReport {
     pub lost: u64,
     pub entries: BTreeMap<String, EntryOutcome>,
     pub timeline: Vec<ExperimentPoint>,
+    /// Run against a real system (its faults through fault proxies, judged on its
+    /// observed figures) rather than the simulation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub real: bool,
 }
 
 /// A running experiment: its plan, the faults it injected, and the seconds judged so far.
@@ -293,6 +299,7 @@ pub struct Experiment {
     broke_at_s: Option<u32>,
     lowest: Option<f64>,
     outage_s: u32,
+    real: bool,
 }
 
 impl Experiment {
@@ -350,7 +357,73 @@ impl Experiment {
             lowest: None,
             outage_s: 0,
             plan,
+            real: false,
         })
+    }
+
+    /// An experiment on a system outside the engine (a real one, seen as `topology`),
+    /// starting at `start` on its clock: the caller carries out the faults and hands each
+    /// whole second's counts to [`Experiment::observe_second`].
+    pub fn observing(
+        plan: Plan,
+        topology: &Topology,
+        start: Nanos,
+    ) -> Result<Experiment, PlanError> {
+        plan.validate(topology)?;
+        let entry_names: Vec<String> = topology
+            .services
+            .iter()
+            .filter(|s| s.is_entry())
+            .map(|s| s.name.clone())
+            .collect();
+        let measured = match &plan.hypothesis.entry {
+            Some(entry) => vec![
+                entry_names
+                    .iter()
+                    .position(|name| name == entry)
+                    .expect("validated: the entry exists"),
+            ],
+            None => (0..entry_names.len()).collect(),
+        };
+        Ok(Experiment {
+            topology: topology.name.clone(),
+            routing: topology.routing.mode,
+            seed: 0,
+            start,
+            measured,
+            current: vec![EntryCounters::default(); entry_names.len()],
+            totals: vec![EntryCounters::default(); entry_names.len()],
+            entry_names,
+            fault_ids: Vec::new(),
+            recent: VecDeque::new(),
+            timeline: Vec::new(),
+            verdict: Verdict::Running,
+            reason: "running".into(),
+            broke_at_s: None,
+            lowest: None,
+            outage_s: 0,
+            plan,
+            real: true,
+        })
+    }
+
+    /// The entries an observing experiment counts, in the order
+    /// [`Experiment::observe_second`] takes their counts.
+    pub fn entries(&self) -> &[String] {
+        &self.entry_names
+    }
+
+    /// Judges one whole second from each entry's counts in it. True once the experiment
+    /// ends.
+    pub fn observe_second(&mut self, counts: &[EntryCounters]) -> bool {
+        if !self.is_running() {
+            return true;
+        }
+        for (mine, theirs) in self.current.iter_mut().zip(counts) {
+            mine.merge(theirs);
+        }
+        self.judge_second();
+        !self.is_running()
     }
 
     pub fn plan(&self) -> &Plan {
@@ -533,6 +606,7 @@ impl Experiment {
                 .sum(),
             entries,
             timeline: self.timeline.clone(),
+            real: self.real,
         }
     }
 }

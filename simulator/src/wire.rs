@@ -231,6 +231,9 @@ pub struct ExperimentSummary {
     /// The latest trailing availability the hypothesis judged.
     pub trailing: Option<f64>,
     pub broke_at_s: Option<u32>,
+    /// Run against the real system (through its fault proxies), not the simulation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub real: bool,
 }
 
 impl StoredExperiment {
@@ -247,6 +250,7 @@ impl StoredExperiment {
             elapsed_s: report.elapsed_s,
             trailing: report.timeline.last().and_then(|p| p.trailing),
             broke_at_s: report.broke_at_s,
+            real: report.real,
         }
     }
 }

@@ -497,6 +497,61 @@ impl Proxies {
     }
 }
 
+impl Proxies {
+    /// The instance proxies (`SERVICE#N`, enabled) the real Chaos Monkey may strike: of
+    /// `services`, or of every service when empty.
+    pub fn monkey_targets(&self, services: &[String]) -> Result<Vec<(String, u32)>, Refusal> {
+        let registry = self.lock();
+        let targets: Vec<(String, u32)> = registry
+            .proxies
+            .values()
+            .filter(|p| p.enabled)
+            .filter_map(|p| match Part::of(&p.name) {
+                Part::Instance(service, n)
+                    if services.is_empty() || services.contains(&service) =>
+                {
+                    Some((service, n))
+                }
+                _ => None,
+            })
+            .collect();
+        if targets.is_empty() {
+            return Err(refuse(
+                "services",
+                format!(
+                    "no fault proxy stands in front of an instance (SERVICE#N){}: the Chaos \
+                     Monkey kills instances through them (see {HOW_TO_ADD})",
+                    if services.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" of {}", services.join(", "))
+                    }
+                ),
+            ));
+        }
+        Ok(targets)
+    }
+
+    /// One strike of the real Chaos Monkey: a kill of an instance drawn from its targets,
+    /// for `down_s`; its words.
+    pub fn monkey_strike(
+        &self,
+        settings: &simulator::wire::MonkeySettings,
+        rng: &mut impl rand::Rng,
+    ) -> Result<String, Refusal> {
+        let targets = self.monkey_targets(&settings.services)?;
+        let (service, n) = &targets[rng.random_range(0..targets.len())];
+        let fault = Fault {
+            instance: Some(*n),
+            duration_s: Some(settings.down_s),
+            ..Fault::kill(service)
+        };
+        let words = fault.describe();
+        self.inject(fault)?;
+        Ok(words)
+    }
+}
+
 /// The fault a toxic reads as, and its words.
 fn read_toxic(part: &Part, toxic: &Toxic) -> (Fault, String) {
     let link = matches!(part, Part::Link(..));

@@ -204,6 +204,9 @@ pub struct Proxies {
     epoch_ns: u64,
     saver: Arc<Mutex<Option<std::sync::mpsc::Sender<String>>>>,
     changes: Arc<AtomicU64>,
+    /// The runtime proxies run on: the one they were made in, so that threads outside it
+    /// (the session's, ending an experiment) can start them too.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Proxies {
@@ -215,6 +218,7 @@ impl Proxies {
             epoch_ns,
             saver: Arc::default(),
             changes: Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -376,6 +380,17 @@ impl Proxies {
 
     /// Binds and starts `proxy` on `at`.
     fn start(&self, proxy: &mut Proxy, at: SocketAddr) -> Result<(), ApiError> {
+        let runtime = match (&self.runtime, tokio::runtime::Handle::try_current()) {
+            (Some(runtime), _) => runtime.clone(),
+            (None, Ok(current)) => current,
+            (None, Err(_)) => {
+                return Err(ApiError::new(
+                    "proxies run on the server's runtime, and none is running",
+                    500,
+                ));
+            }
+        };
+        let _entered = runtime.enter();
         let listener = std::net::TcpListener::bind(at)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .and_then(tokio::net::TcpListener::from_std)
@@ -394,7 +409,7 @@ impl Proxies {
             open: self.open.clone(),
             accepted: AtomicU64::new(0),
         });
-        let accept = tokio::spawn(link::accept_loop_shared(listener.clone(), shared.clone()));
+        let accept = runtime.spawn(link::accept_loop_shared(listener.clone(), shared.clone()));
         proxy.listen = bound.to_string();
         proxy.enabled = true;
         proxy.disabled_by = None;
