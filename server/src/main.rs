@@ -418,7 +418,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Err(err) => tracing::error!(%err, "cannot read the saved fault proxies"),
         }
         proxies.persist_to(store.clone());
-        proxies.run_clock();
         let state = AppState {
             session,
             store,

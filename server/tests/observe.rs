@@ -265,7 +265,7 @@ async fn an_export_past_the_queue_is_refused_with_retry_after_and_taken_in_no_pa
 }
 
 #[tokio::test]
-async fn the_source_switches_and_observed_faults_are_refused_for_now() {
+async fn the_source_switches_and_observed_faults_need_proxies() {
     let router = app(state(Source::Simulated), None);
     let session = get_json(&router, "/api/session").await;
     assert_eq!(session["source"], "simulated");
@@ -296,7 +296,14 @@ async fn the_source_switches_and_observed_faults_are_refused_for_now() {
         )
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::CONFLICT);
+    // A real system is broken through its fault proxies: cart has none here.
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().contains("no fault proxy"),
+        "{answer}"
+    );
 }
 
 /// A request through the known system, made with the real SDK: `gateway` (instance 1 or 2)

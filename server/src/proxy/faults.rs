@@ -332,6 +332,9 @@ impl Proxies {
             apply(registry, id, &fault, now)?;
         }
         let end_s = fault.duration_s.map(|d| start_s + d);
+        if pending || end_s.is_some() {
+            self.run_clock();
+        }
         registry.graph.insert(
             id,
             GraphFault {
@@ -440,10 +443,24 @@ impl Proxies {
     }
 
     /// Starts the faults whose `at_s` has come and reverts those whose `duration_s` is
-    /// over, every 100 ms, for as long as the process runs.
-    pub fn run_clock(&self) {
+    /// over, every 100 ms, for as long as the process runs (once: the first timed fault
+    /// starts it).
+    pub(super) fn run_clock(&self) {
+        if self.clock.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Some(runtime) = self
+            .runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
+            self.clock
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!("no runtime to keep the real faults' time on");
+            return;
+        };
         let proxies = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_millis(100));
             loop {
                 every.tick().await;

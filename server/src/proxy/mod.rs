@@ -207,6 +207,8 @@ pub struct Proxies {
     /// The runtime proxies run on: the one they were made in, so that threads outside it
     /// (the session's, ending an experiment) can start them too.
     runtime: Option<tokio::runtime::Handle>,
+    /// Whether the task that starts and ends timed faults runs.
+    clock: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxies {
@@ -219,6 +221,7 @@ impl Proxies {
             saver: Arc::default(),
             changes: Arc::default(),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            clock: Arc::default(),
         }
     }
 
@@ -727,10 +730,15 @@ impl Proxies {
             .unwrap_or(0);
         registry.next_fault = registry.next_fault.max(top);
         let now_s = self.now_s();
+        let timed = !saved.faults.is_empty();
         for fault in saved.faults {
             faults::restore(&mut registry, fault, now_s);
         }
         self.changed(&mut registry);
+        drop(registry);
+        if timed {
+            self.run_clock();
+        }
         Ok(count)
     }
 }
