@@ -433,3 +433,63 @@ async fn allowed_networks_open_the_upstream_rule() {
     .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chaos_monkey_kills_real_instances_and_they_come_back() {
+    let (base, _) = serve(None).await;
+    // No instance proxy yet: nothing to strike, and it says so.
+    let (status, refused) = send(
+        "PUT",
+        &format!("{base}/api/monkey"),
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("SERVICE#N"),
+        "{refused}"
+    );
+    let api = proxy(&base, "api#1", upstream().await).await;
+    let (status, on) = send(
+        "PUT",
+        &format!("{base}/api/monkey"),
+        Some(json!({"enabled": true, "mean_interval_s": 0.2, "down_s": 0.5})),
+    )
+    .await;
+    assert_eq!(status, 200, "{on}");
+    assert_eq!(on["enabled"], true);
+    // A strike: api#1 killed for real (refused), then back by itself.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, faults) = send("GET", &format!("{base}/api/faults"), None).await;
+        if faults
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["description"] == "kill api#1 duration=0.5s")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the monkey never struck");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, off) = send(
+        "PUT",
+        &format!("{base}/api/monkey"),
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!((status, &off["enabled"]), (200, &json!(false)));
+    loop {
+        let (_, faults) = send("GET", &format!("{base}/api/faults"), None).await;
+        if faults == json!([]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the struck instance never came back: {faults}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(through(&api, "/").await, Ok((200, "hello".into())));
+}
