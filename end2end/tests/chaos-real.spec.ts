@@ -48,6 +48,10 @@ test('the real shop broken from the page: kill, revive, partition, heal, an expe
     await expect(page.getByTestId('event-log')).toContainText('kill catalog-db (real)');
     if (process.env.SCREENSHOT_DIR) {
       await page.screenshot({ path: path.join(process.env.SCREENSHOT_DIR, 'dashboard-real-kill.png') });
+      await page.setViewportSize({ width: 420, height: 800 });
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: path.join(process.env.SCREENSHOT_DIR, 'dashboard-real-kill-narrow.png'), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 800 });
     }
 
     // Revive: the proxies start again and the shop recovers.

@@ -38,7 +38,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use simulator::measure::ratio;
 use simulator::topology::{Dependency, Routing, Service, Topology};
 use simulator::wire::{DEGRADED_BELOW, EntryFigures, Health, LinkFigures, ServiceFigures, Tick};
@@ -137,6 +137,9 @@ struct ServiceState {
     /// lost a few parents (a caller crashed before exporting) is not.
     parented: u64,
     orphaned: u64,
+    /// Arrival time of the last failed call to it that no SERVER span answered (refused,
+    /// reset, timed out): a silent instance seen before it is down.
+    unanswered_ns: u64,
     instances: Vec<InstanceState>,
     forgotten: bool,
 }
@@ -237,7 +240,9 @@ pub struct Graph {
     pending_servers: FxHashMap<SpanKey, PendingServer>,
     /// Outgoing and internal spans already accounted for, so a late child knows its parent
     /// was seen.
-    counted: FxHashSet<SpanKey>,
+    /// Spans already counted, waiting only to be forgotten; for a failed call, its callee
+    /// until a SERVER span answers it.
+    counted: FxHashMap<SpanKey, Option<u32>>,
     expiry: VecDeque<Expiry>,
     ring: Vec<Bucket>,
     /// The running sum of buckets `window.0..window.1`.
@@ -268,7 +273,7 @@ impl Graph {
             peers: FxHashMap::default(),
             pending_clients: FxHashMap::default(),
             pending_servers: FxHashMap::default(),
-            counted: FxHashSet::default(),
+            counted: FxHashMap::default(),
             expiry: VecDeque::new(),
             sum: Counts::default(),
             window: (0, 0),
@@ -383,7 +388,10 @@ impl Graph {
                     client.duration_ns,
                     client.error,
                 );
-            } else if !self.counted.contains(&parent) {
+            } else if let Some(unanswered) = self.counted.get_mut(&parent) {
+                // A call already counted by its callee's name: answered after all.
+                *unanswered = None;
+            } else {
                 self.pending_servers.insert(
                     parent,
                     PendingServer {
@@ -415,7 +423,9 @@ impl Graph {
             if let Some(callee) = known {
                 self.stats.by_peer += 1;
                 self.count_call(service, callee, end_ns, duration_ns, span.error);
-                self.counted.insert(key);
+                let awaited =
+                    (span.error && !self.services[callee as usize].is_virtual).then_some(callee);
+                self.counted.insert(key, awaited);
                 self.wait(Waiting::Counted, key);
             } else {
                 self.pending_clients.insert(
@@ -434,7 +444,7 @@ impl Graph {
             // A server span may hang under an internal one (context propagated without a
             // client span): then its parent was seen and it is no entry point.
             if self.pending_servers.remove(&key).is_none() {
-                self.counted.insert(key);
+                self.counted.insert(key, None);
                 self.wait(Waiting::Counted, key);
             }
         }
@@ -457,7 +467,16 @@ impl Graph {
     /// Decides a span whose wait is over; false if it had been paired meanwhile.
     fn decide(&mut self, expired: &Expiry) -> bool {
         match expired.waiting {
-            Waiting::Counted => self.counted.remove(&expired.key),
+            Waiting::Counted => match self.counted.remove(&expired.key) {
+                None => false,
+                Some(unanswered) => {
+                    if let Some(callee) = unanswered {
+                        let state = &mut self.services[callee as usize];
+                        state.unanswered_ns = state.unanswered_ns.max(expired.arrived_ns);
+                    }
+                    true
+                }
+            },
             Waiting::Server => {
                 let Some(server) = self.pending_servers.remove(&expired.key) else {
                     return false;
@@ -742,6 +761,7 @@ impl Graph {
             entry_seen_ns: None,
             parented: 0,
             orphaned: 0,
+            unanswered_ns: 0,
             instances: Vec::new(),
             forgotten: false,
         });
@@ -842,31 +862,24 @@ impl Graph {
 
     /// For each service, whether calls into it failed in the live window.
     ///
-    /// # Complexity
-    /// O(services + links), once per tick.
-    fn calls_failing(&self) -> Vec<bool> {
-        let mut failing = vec![false; self.services.len()];
-        for (i, link) in self.links.iter().enumerate() {
-            if !link.forgotten && self.sum.links.get(i).is_some_and(|c| c.failures > 0) {
-                failing[link.to as usize] = true;
-            }
-        }
-        failing
-    }
-
     /// Each visible instance of `service`: its id and whether it is up. An instance is down
-    /// when it has been silent for [`Config::silent_after_ns`] (beyond the lag) while calls
-    /// to its service fail or one of its siblings still sends; an idle system stays up.
-    fn instance_states(&self, service: u32, failing: bool) -> Vec<(String, bool)> {
+    /// when it has been silent for [`Config::silent_after_ns`] (beyond the lag) and a call
+    /// to its service failed unanswered (no SERVER span: refused, reset, timed out) after
+    /// it last sent. An idle instance stays up — with connections kept alive and balanced
+    /// per connection, a live instance may get no calls at all — and one that sends again
+    /// is up.
+    fn instance_states(&self, service: u32) -> Vec<(String, bool)> {
         let instances = self.visible_instances(service);
+        let unanswered_ns = self.services[service as usize].unanswered_ns;
         let silent_before = self
             .now_ns
             .saturating_sub(self.config.silent_after_ns + self.lag_ns());
-        let silent = |i: &InstanceState| i.last_seen_ns < silent_before;
-        let any_sending = instances.iter().any(|i| !silent(i));
         instances
             .iter()
-            .map(|i| (i.id.clone(), !(silent(i) && (failing || any_sending))))
+            .map(|i| {
+                let down = i.last_seen_ns < silent_before && unanswered_ns > i.last_seen_ns;
+                (i.id.clone(), !down)
+            })
             .collect()
     }
 
@@ -877,7 +890,6 @@ impl Graph {
         let mut services = BTreeMap::new();
         let mut entries = BTreeMap::new();
         let (mut roots, mut root_errors) = (0, 0);
-        let failing = self.calls_failing();
         for index in self.visible_services() {
             let state = &self.services[index as usize];
             let counts = self.sum.services.get(index as usize);
@@ -889,9 +901,7 @@ impl Graph {
             let (ids, up): (Vec<String>, Vec<bool>) = if state.is_virtual {
                 (Vec::new(), vec![true])
             } else {
-                self.instance_states(index, failing[index as usize])
-                    .into_iter()
-                    .unzip()
+                self.instance_states(index).into_iter().unzip()
             };
             let replicas = up.len().max(1) as u32;
             let up_count = up.iter().filter(|&&u| u).count() as u32;

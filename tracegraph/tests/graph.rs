@@ -18,6 +18,8 @@ struct System {
 struct Request {
     at: u64,
     gateway: u32,
+    /// The cart instance the call lands on.
+    cart: u32,
     /// cart answers (false: the call to cart fails without cart sending a span).
     cart_up: bool,
     cart_error: bool,
@@ -90,7 +92,7 @@ impl System {
             let db = self.id();
             self.push(
                 "cart",
-                "cart-1",
+                &format!("cart-{}", r.cart),
                 span(
                     trace,
                     server,
@@ -104,7 +106,7 @@ impl System {
             );
             self.push(
                 "cart",
-                "cart-1",
+                &format!("cart-{}", r.cart),
                 span(
                     trace,
                     db,
@@ -177,6 +179,7 @@ fn run(
             system.request(Request {
                 at,
                 gateway: 1 + (n % 2) as u32,
+                cart: 1,
                 cart_up: cart_up(at),
                 cart_error: cart_error(at, n),
             });
@@ -368,28 +371,63 @@ fn an_idle_system_stays_up_and_what_goes_quiet_is_forgotten() {
     assert!(graph.topology("t").services.is_empty());
 }
 
-#[test]
-fn a_silent_instance_beside_busy_siblings_is_down() {
-    let mut graph = Graph::new(Config::default());
-    let mut system = System::new();
-    run(&mut graph, &mut system, T0, 3, |_| true, |_, _| false);
-    // From now on only gateway-1 sends.
-    for step in 0..50u64 {
-        let now = T0 + 3 * S + step * 100 * MS;
+/// Requests for `seconds` from `from`, alternating over gateway-1/2 and the cart instances
+/// `carts` names; a call landing on an instance `dead` refuses goes unanswered.
+fn balanced(
+    graph: &mut Graph,
+    system: &mut System,
+    from: u64,
+    seconds: u64,
+    carts: &[u32],
+    dead: impl Fn(u32) -> bool,
+) {
+    let mut n = 0usize;
+    for step in 0..seconds * 10 {
+        let now = from + step * 100 * MS;
         for k in 0..10 {
+            let cart = carts[n % carts.len()];
             system.request(Request {
                 at: now + k * 10 * MS,
-                gateway: 1,
-                cart_up: true,
+                gateway: 1 + (n % 2) as u32,
+                cart,
+                cart_up: !dead(cart),
                 cart_error: false,
             });
+            n += 1;
         }
         graph.ingest(&system.flush(), now + 150 * MS);
         graph.advance(now + 150 * MS);
     }
-    let tick = graph.tick(8.0);
-    assert_eq!(tick.services["gateway"].instances, ["up", "down"]);
-    assert_eq!(tick.services["gateway"].up, 1);
+}
+
+#[test]
+fn an_idle_instance_beside_busy_siblings_stays_up() {
+    // Both cart instances serve, then every connection happens to land on cart-1 (as
+    // kept-alive connections balanced per connection do): cart-2 is idle, not down.
+    let mut graph = Graph::new(Config::default());
+    let mut system = System::new();
+    balanced(&mut graph, &mut system, T0, 3, &[1, 2], |_| false);
+    balanced(&mut graph, &mut system, T0 + 3 * S, 6, &[1], |_| false);
+    let tick = graph.tick(9.0);
+    assert_eq!(tick.services["cart"].instances, ["up", "up"]);
+    assert_eq!(tick.services["cart"].up, 2);
+}
+
+#[test]
+fn a_silent_instance_whose_calls_go_unanswered_is_down() {
+    // cart-2 dies: the calls landing there fail with no answer while cart-1 serves.
+    let mut graph = Graph::new(Config::default());
+    let mut system = System::new();
+    balanced(&mut graph, &mut system, T0, 3, &[1, 2], |_| false);
+    balanced(&mut graph, &mut system, T0 + 3 * S, 6, &[1, 2], |cart| {
+        cart == 2
+    });
+    let tick = graph.tick(9.0);
+    assert_eq!(tick.services["cart"].instances, ["up", "down"]);
+    assert_eq!(tick.services["cart"].up, 1);
+    // It comes back: up again as soon as it sends.
+    balanced(&mut graph, &mut system, T0 + 9 * S, 1, &[1, 2], |_| false);
+    assert_eq!(graph.tick(10.0).services["cart"].instances, ["up", "up"]);
 }
 
 #[test]
@@ -404,6 +442,7 @@ fn figures_wait_for_the_exporters_lag() {
             system.request(Request {
                 at: now + k * 10 * MS,
                 gateway: 1,
+                cart: 1,
                 cart_up: true,
                 cart_error: false,
             });

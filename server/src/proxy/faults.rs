@@ -262,6 +262,20 @@ fn toxics_for(fault: &Fault, id: u64) -> Vec<Toxic> {
 /// Applies fault `id` to its proxies now.
 fn apply(registry: &mut Registry, id: u64, fault: &Fault, now_s: f64) -> Result<(), Refusal> {
     let names = targets(registry, fault)?;
+    let adding = toxics_for(fault, id).len();
+    if let Some(full) = names
+        .iter()
+        .find(|name| registry.proxies[*name].toxics.len() + adding > super::MAX_TOXICS)
+    {
+        return Err(Refusal {
+            status: 409,
+            message: format!(
+                "the proxy {full} has {} toxics already: revert some faults first",
+                super::MAX_TOXICS
+            ),
+            path: String::new(),
+        });
+    }
     for name in names {
         let proxy = registry.proxies.get_mut(&name).expect("a target exists");
         if fault.kind == FaultKind::Kill {

@@ -32,6 +32,9 @@ use self::toxic::{ApiError, Toxic, check_name};
 /// Most proxies one server runs.
 pub const MAX_PROXIES: usize = 5_000;
 
+/// Most toxics on one proxy (a graph fault adds one or two).
+pub const MAX_TOXICS: usize = 64;
+
 /// Most connections open through all proxies at once (each holds two sockets and up to
 /// ~64 KiB of buffers).
 pub const MAX_CONNECTIONS: usize = 20_000;
@@ -588,6 +591,12 @@ impl Proxies {
             .ok_or_else(ApiError::proxy_not_found)?;
         if found.toxics.iter().any(|t| t.name == toxic.name) {
             return Err(ApiError::new("toxic already exists", 409));
+        }
+        if found.toxics.len() >= MAX_TOXICS {
+            return Err(ApiError::new(
+                format!("this proxy has {MAX_TOXICS} toxics already: remove some first"),
+                409,
+            ));
         }
         registry.next_uid += 1;
         toxic.uid = registry.next_uid;
