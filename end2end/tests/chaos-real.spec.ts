@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Dashboard } from './dashboard';
-import { type Started, start, stop, template } from './processes';
+import { type Started, observedShop, start, stop } from './processes';
 
 // The real shop (`blastradius demo`, every call through the server's fault proxies),
 // observed, and broken from the page: the faults are real, the figures come from its spans.
@@ -15,16 +14,8 @@ const share = (text: string | null) => Number.parseFloat(text ?? '') / 100;
 
 test('the real shop broken from the page: kill, revive, partition, heal, an experiment', async ({ page }) => {
   test.setTimeout(120_000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-chaos-real-'));
-  const shop = path.join(dir, 'shop.json');
   // A sixth of the template's load: each call crosses two proxies in the (debug) server.
-  const topology = await template('shop');
-  for (const service of topology.services) service.ingress_rps = (service.ingress_rps ?? 0) / 6;
-  fs.writeFileSync(shop, JSON.stringify(topology));
-  const server = await start(
-    ['serve', '--observe', '--bind', `127.0.0.1:${port}`, '--dist', '../dist', '--data-dir', path.join(dir, 'data')],
-    /serving on/,
-  );
+  const { dir, shop, server } = await observedShop('blastradius-chaos-real-', port, 1 / 6);
   let demo: Started | undefined;
   try {
     demo = await start(['demo', shop, '--server', base], /Ctrl-C stops every process/);

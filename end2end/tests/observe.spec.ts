@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Dashboard } from './dashboard';
-import { type Started, start, stop, template } from './processes';
+import { type Started, observedShop, start, stop } from './processes';
 
 // A server of its own started with --observe, and `blastradius demo` running the shop
 // template as real processes that send it their spans; both stopped by their own ids.
@@ -12,18 +11,9 @@ const base = `http://127.0.0.1:${port}`;
 
 test('a real shop, observed live: its graph, availability, and a kill -9 shown down', async ({ page }) => {
   test.setTimeout(90_000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blastradius-observe-'));
-  const shop = path.join(dir, 'shop.json');
   // A third of the template's load: 28 processes of a debug build share two cores with the
   // browser and the server here.
-  const topology = await template('shop');
-  for (const service of topology.services) service.ingress_rps = (service.ingress_rps ?? 0) / 3;
-  fs.writeFileSync(shop, JSON.stringify(topology));
-
-  const server = await start(
-    ['serve', '--observe', '--bind', `127.0.0.1:${port}`, '--dist', '../dist', '--data-dir', path.join(dir, 'data')],
-    /serving on/,
-  );
+  const { dir, shop, server } = await observedShop('blastradius-observe-', port, 1 / 3);
   let demo: Started | undefined;
   try {
     // Before any span: the page says how to send them.

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 // Processes the tests start (the server, `blastradius demo`), each stopped by its own id.
 export const binary = process.env.BLASTRADIUS_BIN ?? '../target/debug/blastradius';
@@ -43,4 +46,25 @@ export async function template(name: string): Promise<any> {
   child.stdout?.on('data', (c: Buffer) => chunks.push(c));
   await new Promise((resolve) => child.on('exit', resolve));
   return JSON.parse(Buffer.concat(chunks).toString());
+}
+
+/**
+ * A temporary directory holding the shop template with `share` of its load (`shop.json`),
+ * and a server started there with --observe on `port` (its database in the directory too).
+ */
+export async function observedShop(
+  prefix: string,
+  port: number,
+  share: number,
+): Promise<{ dir: string; shop: string; server: Started }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const shop = path.join(dir, 'shop.json');
+  const topology = await template('shop');
+  for (const service of topology.services) service.ingress_rps = (service.ingress_rps ?? 0) * share;
+  fs.writeFileSync(shop, JSON.stringify(topology));
+  const server = await start(
+    ['serve', '--observe', '--bind', `127.0.0.1:${port}`, '--dist', '../dist', '--data-dir', path.join(dir, 'data')],
+    /serving on/,
+  );
+  return { dir, shop, server };
 }

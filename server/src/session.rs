@@ -149,6 +149,24 @@ pub struct MonkeyChange {
     pub down_s: Option<f64>,
 }
 
+impl MonkeyChange {
+    /// `settings` with the fields this change names.
+    fn apply_to(self, settings: &mut MonkeySettings) {
+        if let Some(enabled) = self.enabled {
+            settings.enabled = enabled;
+        }
+        if let Some(services) = self.services {
+            settings.services = services;
+        }
+        if let Some(mean) = self.mean_interval_s {
+            settings.mean_interval_s = mean;
+        }
+        if let Some(down) = self.down_s {
+            settings.down_s = down;
+        }
+    }
+}
+
 /// Why an experiment cannot be started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
@@ -1133,18 +1151,7 @@ impl Session {
     fn set_real_monkey(&self, change: MonkeyChange) -> Result<MonkeySettings, FaultError> {
         let mut live = self.lock();
         let mut settings = live.real_monkey.settings.clone();
-        if let Some(enabled) = change.enabled {
-            settings.enabled = enabled;
-        }
-        if let Some(services) = change.services {
-            settings.services = services;
-        }
-        if let Some(mean) = change.mean_interval_s {
-            settings.mean_interval_s = mean;
-        }
-        if let Some(down) = change.down_s {
-            settings.down_s = down;
-        }
+        change.apply_to(&mut settings);
         if !(settings.mean_interval_s.is_finite()
             && settings.mean_interval_s >= simulator::fault::MIN_MONKEY_INTERVAL_S)
         {
@@ -1209,18 +1216,7 @@ impl Session {
         }
         let mut live = self.lock();
         let mut settings = live.monkey_state();
-        if let Some(enabled) = change.enabled {
-            settings.enabled = enabled;
-        }
-        if let Some(services) = change.services {
-            settings.services = services;
-        }
-        if let Some(mean) = change.mean_interval_s {
-            settings.mean_interval_s = mean;
-        }
-        if let Some(down) = change.down_s {
-            settings.down_s = down;
-        }
+        change.apply_to(&mut settings);
         let settings = live.set_monkey(settings)?;
         self.publish(live);
         Ok(settings)

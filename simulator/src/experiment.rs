@@ -314,15 +314,6 @@ impl Experiment {
             .map(|&s| topology.services[s].name.clone())
             .collect();
         let topology_name = topology.name.clone();
-        let measured = match &plan.hypothesis.entry {
-            Some(entry) => vec![
-                entry_names
-                    .iter()
-                    .position(|name| name == entry)
-                    .expect("validated: the entry exists"),
-            ],
-            None => (0..entries.len()).collect(),
-        };
         let start = engine.now();
         let mut fault_ids = Vec::with_capacity(plan.faults.len());
         for (i, fault) in plan.faults.iter().enumerate() {
@@ -339,26 +330,15 @@ impl Experiment {
                 }
             }
         }
-        Ok(Experiment {
-            topology: topology_name,
-            routing: engine.routing_mode(),
+        Ok(Experiment::fresh(
+            plan,
+            topology_name,
+            engine.routing_mode(),
             seed,
             start,
-            measured,
-            current: vec![EntryCounters::default(); entries.len()],
-            totals: vec![EntryCounters::default(); entries.len()],
             entry_names,
             fault_ids,
-            recent: VecDeque::new(),
-            timeline: Vec::new(),
-            verdict: Verdict::Running,
-            reason: "running".into(),
-            broke_at_s: None,
-            lowest: None,
-            outage_s: 0,
-            plan,
-            real: false,
-        })
+        ))
     }
 
     /// An experiment on a system outside the engine (a real one, seen as `topology`),
@@ -376,25 +356,49 @@ impl Experiment {
             .filter(|s| s.is_entry())
             .map(|s| s.name.clone())
             .collect();
+
+        let mut experiment = Experiment::fresh(
+            plan,
+            topology.name.clone(),
+            topology.routing.mode,
+            0,
+            start,
+            entry_names,
+            Vec::new(),
+        );
+        experiment.real = true;
+        Ok(experiment)
+    }
+
+    /// An experiment at its start: nothing judged yet.
+    fn fresh(
+        plan: Plan,
+        topology: String,
+        routing: RoutingMode,
+        seed: u64,
+        start: Nanos,
+        entry_names: Vec<String>,
+        fault_ids: Vec<FaultId>,
+    ) -> Experiment {
+        // Validated: the hypothesis's entry is one of them.
         let measured = match &plan.hypothesis.entry {
-            Some(entry) => vec![
-                entry_names
-                    .iter()
-                    .position(|name| name == entry)
-                    .expect("validated: the entry exists"),
-            ],
+            Some(entry) => entry_names
+                .iter()
+                .position(|name| name == entry)
+                .into_iter()
+                .collect(),
             None => (0..entry_names.len()).collect(),
         };
-        Ok(Experiment {
-            topology: topology.name.clone(),
-            routing: topology.routing.mode,
-            seed: 0,
+        Experiment {
+            topology,
+            routing,
+            seed,
             start,
             measured,
             current: vec![EntryCounters::default(); entry_names.len()],
             totals: vec![EntryCounters::default(); entry_names.len()],
             entry_names,
-            fault_ids: Vec::new(),
+            fault_ids,
             recent: VecDeque::new(),
             timeline: Vec::new(),
             verdict: Verdict::Running,
@@ -403,8 +407,8 @@ impl Experiment {
             lowest: None,
             outage_s: 0,
             plan,
-            real: true,
-        })
+            real: false,
+        }
     }
 
     /// The entries an observing experiment counts, in the order

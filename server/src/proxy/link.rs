@@ -539,6 +539,19 @@ struct Piece {
 }
 
 impl Framing {
+    /// Stops framing: what a held head had goes on as is, and so does all that follows.
+    fn give_up(&mut self) -> Piece {
+        let bytes = match std::mem::replace(self, Framing::Unframed) {
+            Framing::Head(head) => head,
+            _ => Vec::new(),
+        };
+        Piece {
+            bytes,
+            starts_request: false,
+            http: false,
+        }
+    }
+
     fn feed(&mut self, data: Vec<u8>) -> Vec<Piece> {
         let mut pieces = Vec::new();
         let mut rest = &data[..];
@@ -581,24 +594,12 @@ impl Framing {
                     let before = head.len();
                     head.extend_from_slice(rest);
                     if looks_like_request(head) == Some(false) {
-                        let bytes = std::mem::take(head);
-                        *self = Framing::Unframed;
-                        pieces.push(Piece {
-                            bytes,
-                            starts_request: false,
-                            http: false,
-                        });
+                        pieces.push(self.give_up());
                         return pieces;
                     }
                     let Some(end) = find_head_end(head) else {
                         if head.len() > MAX_HEAD {
-                            let bytes = std::mem::take(head);
-                            *self = Framing::Unframed;
-                            pieces.push(Piece {
-                                bytes,
-                                starts_request: false,
-                                http: false,
-                            });
+                            pieces.push(self.give_up());
                         }
                         return pieces;
                     };
