@@ -15,6 +15,7 @@
 mod counts;
 pub mod edges;
 pub mod graph;
+pub mod model;
 pub mod span;
 
 pub use graph::{Config, Graph, Stats};
