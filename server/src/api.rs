@@ -226,6 +226,52 @@ pub async fn get_observed(State(state): State<AppState>) -> Json<serde_json::Val
     }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelQuery {
+    pub format: Option<String>,
+    pub download: Option<bool>,
+    /// Wrap it with what each estimate rests on: `{"topology", "evidence"}`.
+    pub evidence: Option<bool>,
+}
+
+/// `GET /api/observed/model[?format=json|yaml][&evidence=true]`: the observed system as a
+/// simulator topology estimated from its spans, a file `simulate`, `analyze`, `compare`
+/// and `PUT /api/topology` take as it is.
+pub async fn get_observed_model(
+    State(state): State<AppState>,
+    query: Result<Query<ModelQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
+    let observed = state.session.observed.clone();
+    if observed.prometheus().is_some() {
+        return Err(AppError::Conflict(
+            "the model is estimated from spans; with --prometheus as the source there are none"
+                .into(),
+        ));
+    }
+    let (topology, evidence) = tokio::task::spawn_blocking(move || observed.model_topology())
+        .await
+        .map_err(|err| AppError::Internal(err.to_string()))?;
+    if query.evidence == Some(true) {
+        return Ok(
+            Json(serde_json::json!({"topology": topology, "evidence": evidence})).into_response(),
+        );
+    }
+    let (body, content_type, extension) = match query.format.as_deref() {
+        None | Some("json") => (topology.to_json_pretty(), "application/json", "json"),
+        Some("yaml") => (topology.to_yaml(), "application/yaml", "yaml"),
+        Some(other) => {
+            return Err(AppError::unprocessable(
+                format!("'{other}' is not a format: use json or yaml"),
+                "format",
+            ));
+        }
+    };
+    let file = format!("{}.{extension}", crate::observed::MODEL_NAME);
+    Ok(attachment(body, content_type, &file, query.download).into_response())
+}
+
 /// Refuses a change that only the simulation can make while the observed system is shown.
 fn simulated_only(state: &AppState, what: &str) -> Result<(), AppError> {
     if state.session.source() == crate::session::Source::Observed {

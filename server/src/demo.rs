@@ -231,9 +231,13 @@ pub fn run(topology: Topology, server: &str, duration_s: Option<f64>) -> Result<
         ));
     }
     let endpoint = format!("{}/v1/traces", server.trim_end_matches('/'));
-    let ports = free_ports(&topology)?;
+    let (ports, held) = free_ports(&topology)?;
     let api = ProxyApi::new(server)?;
+    // The instances' ports stay held while the proxies take free ports of their own, so no
+    // proxy lands on an instance's port (the instance would then fail to listen, and its
+    // callers reach whatever that proxy forwards to).
     let proxies = register_proxies(&api, &topology, &ports)?;
+    drop(held);
     let plan = Plan {
         endpoint: endpoint.clone(),
         topology,
@@ -287,8 +291,15 @@ fn run_plan(plan: &Plan, plan_path: &Path, duration_s: Option<f64>) -> Result<()
         }
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|err| err.to_string())?;
+    let started = runtime
+        .block_on(wait_until_listening(plan))
+        .and_then(|()| all_running(&mut processes));
+    if let Err(err) = started {
+        drop(runtime);
+        stop(&mut processes);
+        return Err(err);
+    }
     let outcome = runtime.block_on(async {
-        wait_until_listening(plan).await?;
         let load = Load::default();
         let entries: Vec<&Service> = plan
             .topology
@@ -341,8 +352,11 @@ fn run_plan(plan: &Plan, plan_path: &Path, duration_s: Option<f64>) -> Result<()
     Ok(())
 }
 
-/// Picks a free loopback port for every instance (all held at once, so none repeats).
-fn free_ports(topology: &Topology) -> Result<BTreeMap<String, Vec<u16>>, String> {
+/// Picks a free loopback port for every instance (all held at once, so none repeats), and
+/// the listeners holding them.
+type Held = Vec<TcpListener>;
+
+fn free_ports(topology: &Topology) -> Result<(BTreeMap<String, Vec<u16>>, Held), String> {
     let mut held = Vec::new();
     let mut ports = BTreeMap::new();
     for service in &topology.services {
@@ -355,7 +369,7 @@ fn free_ports(topology: &Topology) -> Result<BTreeMap<String, Vec<u16>>, String>
         }
         ports.insert(service.name.clone(), list);
     }
-    Ok(ports)
+    Ok((ports, held))
 }
 
 /// Waits (10 s at most) until every instance accepts connections.
@@ -375,6 +389,17 @@ async fn wait_until_listening(plan: &Plan) -> Result<(), String> {
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Fails naming the first process that has already exited (one that could not listen on
+/// its port, say: something else answering there would look like it).
+fn all_running(processes: &mut [Process]) -> Result<(), String> {
+    for process in processes.iter_mut() {
+        if let Ok(Some(status)) = process.child.try_wait() {
+            return Err(format!("{} exited as it started ({status})", process.label));
         }
     }
     Ok(())

@@ -70,6 +70,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
     let otlp = otlp_app(state.clone());
     let api = Router::new()
         .route("/observed", get(api::get_observed))
+        .route("/observed/model", get(api::get_observed_model))
         .route("/health", get(api::health))
         .route("/topology", get(api::get_topology).put(api::put_topology))
         .route("/session", get(api::get_session).put(api::put_session))

@@ -38,6 +38,9 @@ pub use tracegraph::graph::TOPOLOGY_NAME;
 /// The id of the observed run under `/api/runs`.
 pub const RUN_ID: &str = "observed";
 
+/// The name of the model estimated from the observed system's spans.
+pub const MODEL_NAME: &str = "observed-model";
+
 /// How the ingest has gone, for `/metrics`, `GET /api/observed` and the tests.
 #[derive(Default)]
 pub struct IngestStats {
@@ -79,6 +82,8 @@ struct Queued {
 
 struct Inner {
     graph: Mutex<Graph>,
+    /// The system as a simulator topology, estimated from the same spans.
+    model: Mutex<tracegraph::model::Model>,
     queue: mpsc::SyncSender<Queued>,
     queued_spans: AtomicUsize,
     max_queued_spans: usize,
@@ -182,6 +187,7 @@ impl Observed {
         let observed = Observed {
             inner: Arc::new(Inner {
                 graph: Mutex::new(Graph::new(config)),
+                model: Mutex::new(tracegraph::model::Model::new(Default::default())),
                 queue,
                 queued_spans: AtomicUsize::new(0),
                 max_queued_spans,
@@ -205,6 +211,7 @@ impl Observed {
             .spawn(move || {
                 for queued in batches {
                     ingest.graph().ingest(&queued.batch, queued.arrived_ns);
+                    ingest.model().ingest(&queued.batch, queued.arrived_ns);
                     ingest
                         .inner
                         .queued_spans
@@ -213,6 +220,21 @@ impl Observed {
             })
             .expect("spawning the span ingest thread");
         observed
+    }
+
+    fn model(&self) -> MutexGuard<'_, tracegraph::model::Model> {
+        self.inner
+            .model
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The observed system as a simulator topology estimated from its spans so far, and
+    /// what each estimate rests on.
+    pub fn model_topology(&self) -> (Topology, tracegraph::model::ModelEvidence) {
+        let mut model = self.model();
+        model.advance(unix_now_ns());
+        model.topology(MODEL_NAME)
     }
 
     fn graph(&self) -> MutexGuard<'_, Graph> {
@@ -338,6 +360,7 @@ impl Observed {
     /// draws (bumped by every new service, link, instance or pin).
     pub fn tick(&self) -> (Tick, u64) {
         let now = unix_now_ns();
+        self.model().advance(now);
         let (mut tick, version) = self.read(now);
         tick.faults = self.inner.proxies.records();
         self.keep_frame(&tick, version);
@@ -349,6 +372,7 @@ impl Observed {
     /// gone quiet is forgotten, and the run's frames go on.
     pub fn advance(&self) {
         let now = unix_now_ns();
+        self.model().advance(now);
         let second = self.second(now);
         let due = self
             .history()

@@ -39,6 +39,9 @@ pub struct ModelConfig {
     pub max_spans_per_trace: usize,
     /// Below this many samples an estimate is flagged thin.
     pub thin_below: u64,
+    /// Services and dependencies modelled at most (spans of others are left out).
+    pub max_services: usize,
+    pub max_dependencies: usize,
 }
 
 impl Default for ModelConfig {
@@ -48,6 +51,8 @@ impl Default for ModelConfig {
             max_traces: 20_000,
             max_spans_per_trace: 512,
             thin_below: 30,
+            max_services: 10_000,
+            max_dependencies: 100_000,
         }
     }
 }
@@ -164,22 +169,39 @@ impl Model {
         }
     }
 
-    fn service(&mut self, raw: &str) -> u32 {
+    fn service(&mut self, raw: &str) -> Option<u32> {
         let name = service_name(raw);
         if let Some(&i) = self.index.get(&name) {
-            return i;
+            return Some(i);
+        }
+        if self.names.len() >= self.config.max_services {
+            return None;
         }
         let i = self.names.len() as u32;
         self.index.insert(name.clone(), i);
         self.names.push(name);
         self.services.push(ServiceSums::default());
-        i
+        Some(i)
+    }
+
+    /// The sums of `from → to`, unless there are too many dependencies already.
+    fn dependency(&mut self, from: u32, to: u32) -> Option<&mut DependencySums> {
+        let full = self.dependencies.len() >= self.config.max_dependencies;
+        match self.dependencies.entry((from, to)) {
+            std::collections::btree_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::btree_map::Entry::Vacant(_) if full => None,
+            std::collections::btree_map::Entry::Vacant(e) => {
+                Some(e.insert(DependencySums::default()))
+            }
+        }
     }
 
     /// Gathers `batch`'s spans by trace; `arrived_ns` is when it came.
     pub fn ingest(&mut self, batch: &Batch, arrived_ns: u64) {
         for resource in &batch.resources {
-            let service = self.service(&resource.service);
+            let Some(service) = self.service(&resource.service) else {
+                continue;
+            };
             let sums = &mut self.services[service as usize];
             if !sums.instances.contains(&resource.instance) && sums.instances.len() < 1_000 {
                 sums.instances.push(resource.instance.clone());
@@ -293,15 +315,17 @@ impl Model {
                     (Some(answer), _) => (spans[answer].service, false),
                     (None, Some(peer)) => {
                         let name = peer.to_string();
-                        (self.service(&name), true)
+                        match self.service(&name) {
+                            Some(callee) => (callee, true),
+                            None => continue,
+                        }
                     }
                     (None, None) => continue,
                 };
+                let Some(dependency) = self.dependency(server.service, callee.0) else {
+                    continue;
+                };
                 by_callee.entry(callee).or_default().push(call);
-                let dependency = self
-                    .dependencies
-                    .entry((server.service, callee.0))
-                    .or_default();
                 let span = &spans[call];
                 let took_ms = (span.end_ns - span.start_ns) as f64 / 1e6;
                 if let Some(answer) = answer {
@@ -319,8 +343,8 @@ impl Model {
             for ((callee, to_virtual), attempts) in by_callee {
                 let dependency = self
                     .dependencies
-                    .entry((server.service, callee))
-                    .or_default();
+                    .get_mut(&(server.service, callee))
+                    .expect("made as its attempts were grouped");
                 dependency.to_virtual |= to_virtual;
                 dependency.attempts += attempts.len() as u64;
                 // An attempt right after a failed one is its retry; the rest are calls.
