@@ -347,34 +347,38 @@ impl Model {
                     .expect("made as its attempts were grouped");
                 dependency.to_virtual |= to_virtual;
                 dependency.attempts += attempts.len() as u64;
-                // An attempt right after a failed one is its retry; the rest are calls.
-                let mut retries_in_a_row = 0u32;
+                // An attempt that starts as (or after) a failed one ends is its retry — the
+                // latest such failure not retried yet, as calls may run side by side; the
+                // rest are calls. `finals` holds each call's last attempt.
                 let mut calls = 0u64;
-                let mut last_failed: Option<usize> = None;
-                let mut finals = Vec::new();
+                let mut finals: Vec<usize> = Vec::new();
+                // (failed attempt, retries before it, its call)
+                let mut open: Vec<(usize, u32, usize)> = Vec::new();
                 for &attempt in &attempts {
-                    match last_failed {
-                        Some(previous)
-                            if spans[previous].end_ns <= spans[attempt].start_ns + MILLI =>
-                        {
-                            waiting.push((spans[previous].end_ns, spans[attempt].start_ns));
-                            retries_in_a_row += 1;
-                            dependency.most_retries = dependency.most_retries.max(retries_in_a_row);
+                    let start = spans[attempt].start_ns;
+                    let retried = open
+                        .iter()
+                        .rposition(|&(failed, _, _)| spans[failed].end_ns <= start + MILLI);
+                    let (call, retries) = match retried {
+                        Some(at) => {
+                            let (failed, before, call) = open.remove(at);
+                            let gap = (spans[failed].end_ns.min(start), start);
+                            waiting.push(gap);
                             dependency.backoffs += 1;
-                            dependency.backoff_ms += spans[attempt]
-                                .start_ns
-                                .saturating_sub(spans[previous].end_ns)
-                                as f64
-                                / 1e6;
-                            finals.pop();
+                            dependency.backoff_ms += (gap.1 - gap.0) as f64 / 1e6;
+                            dependency.most_retries = dependency.most_retries.max(before + 1);
+                            finals[call] = attempt;
+                            (call, before + 1)
                         }
-                        _ => {
-                            retries_in_a_row = 0;
+                        None => {
                             calls += 1;
+                            finals.push(attempt);
+                            (finals.len() - 1, 0)
                         }
+                    };
+                    if spans[attempt].error {
+                        open.push((attempt, retries, call));
                     }
-                    finals.push(attempt);
-                    last_failed = spans[attempt].error.then_some(attempt);
                 }
                 dependency.calls += calls;
                 for &last in &finals {

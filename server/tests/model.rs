@@ -1,0 +1,155 @@
+//! The model of an observed system against the file it was run from: `blastradius serve
+//! --observe` and `blastradius demo` (real processes, real HTTP through the fault proxies,
+//! spans from the OpenTelemetry SDK) on a small system whose every parameter is known,
+//! then `GET /api/observed/model`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A system with what the estimators must find: replicas, fractional calls, retries after
+/// a callee's own errors, and an optional callee that fails often.
+const SYSTEM: &str = r#"{
+  "name": "known",
+  "services": [
+    {"name": "front", "replicas": 2, "ingress_rps": 60, "service_time_ms": 4, "service_time_dist": "constant"},
+    {"name": "back", "replicas": 3, "service_time_ms": 6, "error_rate": 0.1},
+    {"name": "extra", "service_time_ms": 3, "error_rate": 0.4}
+  ],
+  "dependencies": [
+    {"from": "front", "to": "back", "calls": 1.5, "retries": 1, "retry_backoff_ms": 5},
+    {"from": "front", "to": "extra", "calls": 1, "required": false, "retries": 0}
+  ]
+}"#;
+
+/// Kills the child when dropped (a failed assertion still stops it).
+struct Stopping(Child);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_demo_system_is_modelled_from_its_spans() {
+    let dir = std::env::temp_dir().join(format!("blastradius-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("known.json");
+    std::fs::write(&file, SYSTEM).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .args(["serve", "--observe", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Stopping(server);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("serving on"), "{line}");
+    let demo = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .arg("demo")
+        .arg(&file)
+        .args(["--server", &base, "--duration", "14"])
+        .output()
+        .unwrap();
+    assert!(
+        demo.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&demo.stdout),
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    // The last traces settle.
+    std::thread::sleep(Duration::from_secs(4));
+    let started = Instant::now();
+    let answer: Value = serde_json::from_str(
+        &reqwest::blocking::get(format!("{base}/api/observed/model?evidence=true"))
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let model = &answer["topology"];
+    let service = |name: &str| {
+        model["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not modelled: {model}"))
+            .clone()
+    };
+    let dependency = |to: &str| {
+        model["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["from"] == "front" && d["to"] == to)
+            .unwrap_or_else(|| panic!("front->{to} not modelled: {model}"))
+            .clone()
+    };
+    let within = |got: &Value, want: f64, share: f64| {
+        let got = got.as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= share * want,
+            "{got} is not within {share} of {want}: {answer}"
+        );
+    };
+    // Replicas exact; ingress and calls within 15%.
+    assert_eq!(service("front")["replicas"], 2);
+    assert_eq!(service("back")["replicas"], 3);
+    assert_eq!(service("extra")["replicas"], 1);
+    within(&service("front")["ingress_rps"], 60.0, 0.15);
+    within(&dependency("back")["calls"], 1.5, 0.15);
+    within(&dependency("extra")["calls"], 1.0, 0.15);
+    // Own failures, not those passed up: back's and extra's, and none of front's.
+    within(&service("back")["error_rate"], 0.1, 0.35);
+    within(&service("extra")["error_rate"], 0.4, 0.2);
+    assert!(
+        service("front")["error_rate"].as_f64().unwrap() < 0.02,
+        "{answer}"
+    );
+    // Retried once after a failure; extra is optional (front succeeds without it), back
+    // required.
+    assert_eq!(dependency("back")["retries"], 1);
+    assert_eq!(dependency("extra")["required"], false);
+    assert_eq!(dependency("back")["required"], true);
+    // Self time: the file's work plus what the process adds (debug builds: ~1–2 ms).
+    within(&service("back")["service_time_ms"], 6.0, 0.6);
+    assert!(
+        !answer["evidence"]["services"]["front"]["server_spans"]["thin"]
+            .as_bool()
+            .unwrap()
+    );
+    // The model is a topology file the simulator runs.
+    let text = serde_json::to_string(model).unwrap();
+    let topology = simulator::topology::Topology::from_json(&text).expect("a valid topology");
+    let run = simulator::report::Run {
+        topology,
+        duration_s: 30.0,
+        seed: 1,
+        faults: Vec::new(),
+    };
+    let report = run.simulate().expect("it simulates");
+    assert!(report.entries["front"].availability.unwrap() > 0.9);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
