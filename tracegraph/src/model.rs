@@ -11,7 +11,7 @@
 //! - per dependency `calls` (calls — attempts less retries — per SERVER span of the caller),
 //!   `retries` (the most repeated attempts after a failure under one parent), `required`
 //!   (`true` until a caller succeeded although its call finally failed more often than it
-//!   failed with it), `latency_ms` (client minus server duration), `timeout_ms` (the
+//!   failed with that call as its only one to fail), `latency_ms` (client minus server duration), `timeout_ms` (the
 //!   longest failed attempt, when failures outlast every success), `retry_backoff_ms`.
 //!
 //! Pure: no I/O, no clock; the same spans at the same times give the same model. Memory is
@@ -340,6 +340,7 @@ impl Model {
                     dependency.longest_ok_ms = dependency.longest_ok_ms.max(took_ms);
                 }
             }
+            let mut finally_failed: Vec<(u32, u64)> = Vec::new();
             for ((callee, to_virtual), attempts) in by_callee {
                 let dependency = self
                     .dependencies
@@ -381,14 +382,24 @@ impl Model {
                     }
                 }
                 dependency.calls += calls;
-                for &last in &finals {
-                    if spans[last].error {
-                        if server.error {
-                            dependency.failed_caller_failed += 1;
-                        } else {
-                            dependency.failed_caller_ok += 1;
-                        }
-                    }
+                let failed = finals.iter().filter(|&&last| spans[last].error).count() as u64;
+                if failed > 0 {
+                    finally_failed.push((callee, failed));
+                }
+            }
+            // Evidence for `required`: a caller that succeeded although a call finally
+            // failed says optional; one that failed when that was its only callee to fail
+            // says required (with several failing, which one failed it is unknown).
+            let alone = finally_failed.len() == 1;
+            for (callee, failed) in finally_failed {
+                let dependency = self
+                    .dependencies
+                    .get_mut(&(server.service, callee))
+                    .expect("counted above");
+                if !server.error {
+                    dependency.failed_caller_ok += failed;
+                } else if alone {
+                    dependency.failed_caller_failed += failed;
                 }
             }
             let busy = union_ns(waiting.into_iter());
