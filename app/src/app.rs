@@ -66,8 +66,18 @@ pub struct Live {
 pub fn App() -> impl IntoView {
     let snapshot = RwSignal::new(None::<Snapshot>);
     let tick = RwSignal::new(None::<Tick>);
-    let analysis = Memo::new(move |_| snapshot.with(|s| s.as_ref().map(|s| s.analysis.clone())));
     let observed = Memo::new(move |_| snapshot.with(|s| s.as_ref().is_some_and(|s| s.observed)));
+    // An observed system's predictions come from the model of its traces, fetched anew as
+    // it learns; the simulation's come with each snapshot.
+    let predicted = RwSignal::new(None::<Analysis>);
+    let analysis = Memo::new(move |_| {
+        if observed.get()
+            && let Some(predicted) = predicted.get()
+        {
+            return Some(predicted);
+        }
+        snapshot.with(|s| s.as_ref().map(|s| s.analysis.clone()))
+    });
     let live = Live {
         snapshot,
         tick,
@@ -96,6 +106,7 @@ pub fn App() -> impl IntoView {
         live.selected.track();
         live.selected_instance.set(None);
     });
+    follow_model(live, predicted);
     if let Err(err) = api::follow_events(live) {
         live.notice
             .set(Some(format!("cannot open the live stream: {err}")));
@@ -381,4 +392,30 @@ pub fn level(share: Option<f64>) -> &'static str {
         Some(s) if s >= 0.95 => "warn",
         Some(_) => "bad",
     }
+}
+
+/// While an observed system is shown, fetches what the model of its traces predicts now,
+/// and again every 5 s as it learns.
+fn follow_model(live: Live, predicted: RwSignal<Option<Analysis>>) {
+    let fetch = move || {
+        if live.observed.get_untracked() && live.screen.get_untracked() != Screen::Replay {
+            api::load("/api/observed/analysis", move |analysis| {
+                predicted.set(Some(analysis))
+            });
+        }
+    };
+    Effect::new(move |_| {
+        if live.observed.get() {
+            fetch();
+        } else {
+            predicted.set(None);
+        }
+    });
+    let poll =
+        leptos::prelude::set_interval_with_handle(fetch, std::time::Duration::from_secs(5)).ok();
+    leptos::prelude::on_cleanup(move || {
+        if let Some(poll) = poll {
+            poll.clear();
+        }
+    });
 }

@@ -505,11 +505,6 @@ fn Prediction() -> impl IntoView {
         let Some(name) = live.selected.get() else {
             return (Vec::new(), 0);
         };
-        // Nothing is predicted for an observed system yet (its traces do not say which
-        // calls are required): no "untouched" to show.
-        if live.observed.get() {
-            return (Vec::new(), 0);
-        }
         live.analysis.with(|a| {
             a.as_ref()
                 .map(|a| predicted_shares(a, &name, MOST_ENTRIES))
@@ -540,7 +535,12 @@ fn Prediction() -> impl IntoView {
     view! {
         <div class="prediction" data-testid="blast-radius" class:hidden=move || prediction.with(|p| p.0.is_empty() && p.1 == 0)>
             <span class="prediction-label" title="From the graph alone: required and optional calls, fractional calls, retries">
-                {move || if down() { "Killed: predicted → observed now:" } else { "If killed, still succeeding:" }}
+                {move || match (down(), live.observed.get()) {
+                    (true, false) => "Killed: predicted → observed now:",
+                    (false, false) => "If killed, still succeeding:",
+                    (true, true) => "Down: the model predicted → really now:",
+                    (false, true) => "If killed, the model of its traces predicts:",
+                }}
             </span>
             <For each=shares key=|(entry, share)| (entry.clone(), share.to_bits()) let:item>
                 <span class="prediction-item" data-level=crate::app::level(Some(item.1))>

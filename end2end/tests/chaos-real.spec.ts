@@ -27,9 +27,12 @@ test('the real shop broken from the page: kill, revive, partition, heal, an expe
     await dashboard.expectAvailability((a) => a > 0.97);
 
     // Kill catalog-db from the page: its proxies refuse, every page needing the catalog
-    // fails for real.
+    // fails for real. Before: what the model of the traces predicts (every page needs it).
     await dashboard.select('catalog-db');
     await expect(page.getByTestId('observed-faults-note')).toBeVisible();
+    const prediction = page.getByTestId('blast-radius');
+    await expect(prediction).toContainText('the model of its traces predicts', { timeout: 15_000 });
+    await expect(prediction).toContainText('web 0.0%');
     const clicked = Date.now();
     await dashboard.kill();
     await expect(page.getByTestId('fault-list')).toContainText(/kill\s*catalog-db/);
@@ -37,6 +40,9 @@ test('the real shop broken from the page: kill, revive, partition, heal, an expe
     console.log(`availability under 50% ${Date.now() - clicked} ms after the Kill click`);
     await expect(dashboard.node('catalog-db')).toHaveAttribute('data-health', 'down', { timeout: 10_000 });
     await expect(page.getByTestId('event-log')).toContainText('kill catalog-db (real)');
+    // The prediction and what really happened, side by side.
+    await expect(prediction).toContainText('the model predicted → really now');
+    await expect(page.getByTestId('observed-web')).toContainText('→ 0.0%');
     if (process.env.SCREENSHOT_DIR) {
       await page.screenshot({ path: path.join(process.env.SCREENSHOT_DIR, 'dashboard-real-kill.png') });
       await page.setViewportSize({ width: 420, height: 800 });

@@ -272,6 +272,27 @@ pub async fn get_observed_model(
     Ok(attachment(body, content_type, &file, query.download).into_response())
 }
 
+/// `GET /api/observed/analysis`: what the model of the observed system predicts — its
+/// SPOFs and each service's blast radius, as a snapshot's `analysis` carries them for the
+/// simulation (affected entries only).
+pub async fn get_observed_analysis(
+    State(state): State<AppState>,
+) -> Result<Json<simulator::analysis::Analysis>, AppError> {
+    let observed = state.session.observed.clone();
+    let analysis = tokio::task::spawn_blocking(move || {
+        let (model, evidence) = observed.model_topology();
+        let mut analysis = simulator::analysis::analyze(&model).affected_only();
+        analysis.method = format!(
+            "predicted by the model estimated from {} traces: {}",
+            evidence.traces, analysis.method
+        );
+        analysis
+    })
+    .await
+    .map_err(|err| AppError::Internal(err.to_string()))?;
+    Ok(Json(analysis))
+}
+
 /// Refuses a change that only the simulation can make while the observed system is shown.
 fn simulated_only(state: &AppState, what: &str) -> Result<(), AppError> {
     if state.session.source() == crate::session::Source::Observed {

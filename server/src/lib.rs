@@ -71,6 +71,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
     let api = Router::new()
         .route("/observed", get(api::get_observed))
         .route("/observed/model", get(api::get_observed_model))
+        .route("/observed/analysis", get(api::get_observed_analysis))
         .route("/health", get(api::health))
         .route("/topology", get(api::get_topology).put(api::put_topology))
         .route("/session", get(api::get_session).put(api::put_session))

@@ -358,6 +358,16 @@ fn print(output: Result<String, String>) -> Result<(), String> {
     }
 }
 
+/// `println!` that lets a closed standard output be: the server goes on serving when
+/// whoever started it stopped reading (`blastradius serve | head -1`), where `println!`
+/// would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
     let no_token = args.token.as_deref().is_none_or(str::is_empty);
     for addr in std::iter::once(args.bind)
@@ -411,7 +421,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         });
         match store.get_proxies() {
             Ok(Some(saved)) => match proxies.restore(&saved).await {
-                Ok(n) => println!("{n} fault proxies restored"),
+                Ok(n) => say!("{n} fault proxies restored"),
                 Err(err) => tracing::error!(%err, "the saved fault proxies were not restored"),
             },
             Ok(None) => {}
@@ -441,7 +451,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                     args.prometheus_window
                 ));
             }
-            println!("reading the observed graph from Prometheus at {url}");
+            say!("reading the observed graph from Prometheus at {url}");
             state.session.observed.follow_prometheus(PrometheusSource {
                 url: url.clone(),
                 interval: std::time::Duration::from_secs_f64(args.prometheus_interval),
@@ -452,7 +462,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             let otlp_listener = tokio::net::TcpListener::bind(otlp_bind)
                 .await
                 .map_err(|err| format!("cannot listen for OTLP on {otlp_bind}: {err}"))?;
-            println!("receiving OTLP/HTTP traces on http://{otlp_bind}/v1/traces");
+            say!("receiving OTLP/HTTP traces on http://{otlp_bind}/v1/traces");
             let otlp = otlp_app(state.clone());
             tokio::spawn(async move {
                 let stopped = run(otlp_listener, otlp, async {
@@ -470,7 +480,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|err| {
                     format!("cannot listen for the Toxiproxy API on {toxiproxy_bind}: {err}")
                 })?;
-            println!("serving the Toxiproxy API on http://{toxiproxy_bind}");
+            say!("serving the Toxiproxy API on http://{toxiproxy_bind}");
             let toxiproxy = server::toxiproxy::router(state.clone());
             tokio::spawn(async move {
                 let stopped = run(toxiproxy_listener, toxiproxy, async {
@@ -484,9 +494,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
         let router = app(state, Some(&args.dist));
         let addr = listener.local_addr().map_err(|err| err.to_string())?;
-        println!("blastradius is serving on http://{addr}");
+        say!("blastradius is serving on http://{addr}");
         if args.observe {
-            println!(
+            say!(
                 "observing: point OpenTelemetry SDKs at it with \
                  OTEL_EXPORTER_OTLP_ENDPOINT=http://{addr} (or run `blastradius demo FILE`)"
             );

@@ -349,17 +349,23 @@ impl Model {
                 dependency.to_virtual |= to_virtual;
                 dependency.attempts += attempts.len() as u64;
                 // An attempt that starts as (or after) a failed one ends is its retry — the
-                // latest such failure not retried yet, as calls may run side by side; the
-                // rest are calls. `finals` holds each call's last attempt.
+                // failure not retried yet that ended last before it, as calls may run side
+                // by side; the rest are calls. `finals` holds each call's last attempt.
                 let mut calls = 0u64;
                 let mut finals: Vec<usize> = Vec::new();
                 // (failed attempt, retries before it, its call)
                 let mut open: Vec<(usize, u32, usize)> = Vec::new();
                 for &attempt in &attempts {
                     let start = spans[attempt].start_ns;
+                    // The failure that ended last before it: with a fixed backoff, the
+                    // one it follows.
                     let retried = open
                         .iter()
-                        .rposition(|&(failed, _, _)| spans[failed].end_ns <= start + MILLI);
+                        .enumerate()
+                        // Both are the caller's spans, on one clock: no slack.
+                        .filter(|(_, (failed, _, _))| spans[*failed].end_ns <= start)
+                        .max_by_key(|(i, (failed, _, _))| (spans[*failed].end_ns, usize::MAX - i))
+                        .map(|(i, _)| i);
                     let (call, retries) = match retried {
                         Some(at) => {
                             let (failed, before, call) = open.remove(at);
