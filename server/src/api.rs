@@ -54,7 +54,22 @@ pub async fn get_topology(
 ) -> Result<impl IntoResponse, AppError> {
     let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
     let topology = state.session.topology();
-    let (body, content_type, extension) = match query.format.as_deref() {
+    topology_file(
+        &topology,
+        &store::file_stem(&topology.name),
+        query.format.as_deref(),
+        query.download,
+    )
+}
+
+/// `topology` as a file in `format` (JSON unless `yaml`), named `STEM.json` or `.yaml`.
+fn topology_file(
+    topology: &Topology,
+    stem: &str,
+    format: Option<&str>,
+    download: Option<bool>,
+) -> Result<axum::response::Response, AppError> {
+    let (body, content_type, extension) = match format {
         None | Some("json") => (topology.to_json_pretty(), "application/json", "json"),
         Some("yaml") => (topology.to_yaml(), "application/yaml", "yaml"),
         Some(other) => {
@@ -64,8 +79,8 @@ pub async fn get_topology(
             ));
         }
     };
-    let file = format!("{}.{extension}", store::file_stem(&topology.name));
-    Ok(attachment(body, content_type, &file, query.download))
+    let file = format!("{stem}.{extension}");
+    Ok(attachment(body, content_type, &file, download).into_response())
 }
 
 /// The answer to `PUT /api/topology`.
@@ -258,18 +273,12 @@ pub async fn get_observed_model(
             Json(serde_json::json!({"topology": topology, "evidence": evidence})).into_response(),
         );
     }
-    let (body, content_type, extension) = match query.format.as_deref() {
-        None | Some("json") => (topology.to_json_pretty(), "application/json", "json"),
-        Some("yaml") => (topology.to_yaml(), "application/yaml", "yaml"),
-        Some(other) => {
-            return Err(AppError::unprocessable(
-                format!("'{other}' is not a format: use json or yaml"),
-                "format",
-            ));
-        }
-    };
-    let file = format!("{}.{extension}", crate::observed::MODEL_NAME);
-    Ok(attachment(body, content_type, &file, query.download).into_response())
+    topology_file(
+        &topology,
+        crate::observed::MODEL_NAME,
+        query.format.as_deref(),
+        query.download,
+    )
 }
 
 /// `GET /api/observed/analysis`: what the model of the observed system predicts — its
