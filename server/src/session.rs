@@ -1191,14 +1191,15 @@ impl Session {
     /// While the simulation is shown, a real experiment or Chaos Monkey still runs on the
     /// observed clock.
     fn drive_hidden_real(&self) {
+        // Read the observed figures only when a second is to be judged or a strike due.
         let due = {
             let live = self.lock();
-            live.source == Source::Simulated
-                && (live
-                    .experiment
-                    .as_ref()
-                    .is_some_and(|e| e.real.is_some() && e.experiment.is_running())
-                    || live.real_monkey.settings.enabled)
+            let now_s = live.proxies.now_s();
+            let judging = live.experiment.as_ref().is_some_and(|e| {
+                e.experiment.is_running() && e.real.as_ref().is_some_and(|r| now_s >= r.next_s)
+            });
+            let striking = live.real_monkey.settings.enabled && now_s >= live.real_monkey.next_s;
+            live.source == Source::Simulated && (judging || striking)
         };
         if !due {
             return;

@@ -259,9 +259,14 @@ fn toxics_for(fault: &Fault, id: u64) -> Vec<Toxic> {
     }
 }
 
-/// Applies fault `id` to its proxies now.
-fn apply(registry: &mut Registry, id: u64, fault: &Fault, now_s: f64) -> Result<(), Refusal> {
-    let names = targets(registry, fault)?;
+/// Applies fault `id` to the proxies `names` (its [`targets`]) now.
+fn apply(
+    registry: &mut Registry,
+    id: u64,
+    fault: &Fault,
+    names: Vec<String>,
+    now_s: f64,
+) -> Result<(), Refusal> {
     let adding = toxics_for(fault, id).len();
     if let Some(full) = names
         .iter()
@@ -319,7 +324,7 @@ impl Proxies {
         let now = self.now_s();
         let mut registry = self.lock();
         let registry = &mut *registry;
-        targets(registry, &fault)?;
+        let names = targets(registry, &fault)?;
         fault
             .validate(&proxy_topology(registry))
             .map_err(|err| Refusal {
@@ -332,9 +337,7 @@ impl Proxies {
         let id = next_fault(&mut registry.next_fault);
         if !pending {
             if fault.kind == FaultKind::Kill {
-                let alive = targets(registry, &fault)?
-                    .iter()
-                    .any(|name| registry.proxies[name].enabled);
+                let alive = names.iter().any(|name| registry.proxies[name].enabled);
                 if !alive {
                     return Err(Refusal {
                         status: 409,
@@ -343,7 +346,7 @@ impl Proxies {
                     });
                 }
             }
-            apply(registry, id, &fault, now)?;
+            apply(registry, id, &fault, names, now)?;
         }
         let end_s = fault.duration_s.map(|d| start_s + d);
         if pending || end_s.is_some() {
@@ -507,7 +510,9 @@ impl Proxies {
             let Some(graph) = registry.graph.get(&id).cloned() else {
                 continue;
             };
-            let applied = apply(registry, id, &graph.fault, now);
+            // Its proxies as they are now: some may have come or gone since it was asked.
+            let applied = targets(registry, &graph.fault)
+                .and_then(|names| apply(registry, id, &graph.fault, names, now));
             match applied {
                 Ok(()) => {
                     registry.graph.get_mut(&id).expect("present").pending = false;
