@@ -20,6 +20,8 @@
 //! - [`report`]: whole runs and their reports (`simulate`, `compare`).
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
 //! - [`lockstep`]: the live routing comparison: three runs in step with the live one.
+//! - [`twin`]: "Model this": the model of an observed system run beside it, given its
+//!   real faults.
 //! - [`layout`]: node positions for drawing.
 //! - [`templates`]: built-in topologies.
 
@@ -36,6 +38,7 @@ pub mod report;
 pub mod resilience;
 pub mod templates;
 pub mod topology;
+pub mod twin;
 pub mod wire;
 
 pub use engine::{Engine, FaultId};

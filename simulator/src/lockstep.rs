@@ -9,7 +9,7 @@
 //! experiment) reaches the three runs too. A `monkey` draws its victims from each run's own
 //! random stream, so its strikes differ between the runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,9 @@ use crate::wire::{Health, Tick};
 /// Seconds of timeline each run keeps (and the view sends).
 pub const TIMELINE_S: usize = 600;
 
+/// Seconds each entry's availability in a [`SideView`] is taken over.
+pub const ENTRY_SPAN_S: usize = 5;
+
 const MODES: [RoutingMode; 3] = [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart];
 
 /// One of the three runs.
@@ -36,7 +39,7 @@ struct Side {
 
 /// What one run has shown so far, second by second.
 #[derive(Default)]
-struct Record {
+pub(crate) struct Record {
     /// Every second since the start (24 bytes a second: a day is under 2 MB), so the
     /// summary covers the whole comparison.
     timeline: Vec<TimelinePoint>,
@@ -44,6 +47,8 @@ struct Record {
     counts: (u64, u64, u64),
     health: BTreeMap<String, Health>,
     last_availability: Option<f64>,
+    /// Each entry's `(ended, succeeded)` in each of the last [`ENTRY_SPAN_S`] seconds.
+    recent: BTreeMap<String, VecDeque<(u64, u64)>>,
 }
 
 /// Three runs of one topology under each routing mode, kept in step with the live run.
@@ -68,6 +73,10 @@ pub struct SideView {
     pub summary: Summary,
     /// One point a second, the last [`TIMELINE_S`] at most; `t` in comparison seconds.
     pub timeline: Vec<TimelinePoint>,
+    /// Each entry's availability over the last [`ENTRY_SPAN_S`] whole seconds (`None`
+    /// when none of its requests ended then).
+    #[serde(default)]
+    pub entries: BTreeMap<String, Option<f64>>,
 }
 
 /// `GET /api/compare`: the three runs side by side.
@@ -173,19 +182,7 @@ impl Lockstep {
             .iter()
             .zip(&self.sides)
             .map(|(&mode, side)| {
-                let record = &side.record;
-                let keep = record.timeline.len().saturating_sub(TIMELINE_S);
-                let view = SideView {
-                    availability: record.last_availability,
-                    health: record.health.clone(),
-                    summary: Summary::from_counts(
-                        record.counts,
-                        &record.timeline,
-                        self.slo,
-                        self.first_fault_s,
-                    ),
-                    timeline: record.timeline[keep..].to_vec(),
-                };
+                let view = side.record.view(self.slo, self.first_fault_s);
                 (mode, view)
             })
             .collect();
@@ -202,23 +199,78 @@ impl Lockstep {
 impl Record {
     /// Counts a whole second of `engine`: its availability, the totals and the services'
     /// health.
-    fn close_second(&mut self, engine: &Engine, second: &Window) {
-        let availability = second.availability().map(round6);
-        for entry in &second.entries {
-            self.counts.0 += entry.arrivals;
-            self.counts.1 += entry.successes;
-            self.counts.2 += entry.failures;
-        }
-        self.timeline.push(TimelinePoint {
-            t: (engine.now() as f64 / NANOS_PER_SEC).round(),
-            availability,
-        });
-        self.last_availability = availability;
+    pub(crate) fn close_second(&mut self, engine: &Engine, second: &Window) {
         let tick = Tick::from_window(engine, second, 1.0);
+        let entries = engine.entries().iter().zip(&second.entries).map(|(&e, c)| {
+            let name = engine.topology().services[e].name.as_str();
+            (name, c.arrivals, c.successes, c.failures)
+        });
+        let t = (engine.now() as f64 / NANOS_PER_SEC).round();
+        self.close(t, second.availability(), entries, &tick);
+    }
+
+    /// Counts a whole second ending at `t` that `tick` (a real system's, over that second)
+    /// describes: each entry's ended requests from its rate, its successes from its
+    /// availability.
+    pub(crate) fn close_observed(&mut self, t: f64, tick: &Tick) {
+        let entries = tick.entries.iter().map(|(name, figures)| {
+            let ended = figures.rps.max(0.0).round() as u64;
+            let ok = figures
+                .availability
+                .map_or(0, |a| ((a * ended as f64).round() as u64).min(ended));
+            (name.as_str(), ended, ok, ended - ok)
+        });
+        self.close(t, tick.availability, entries, tick);
+    }
+
+    /// Counts a whole second: `entries` as `(name, arrivals, successes, failures)`, the
+    /// health from `tick`.
+    fn close<'a>(
+        &mut self,
+        t: f64,
+        availability: Option<f64>,
+        entries: impl Iterator<Item = (&'a str, u64, u64, u64)>,
+        tick: &Tick,
+    ) {
+        let availability = availability.map(round6);
+        for (name, arrivals, successes, failures) in entries {
+            self.counts.0 += arrivals;
+            self.counts.1 += successes;
+            self.counts.2 += failures;
+            let recent = self.recent.entry(name.to_string()).or_default();
+            if recent.len() == ENTRY_SPAN_S {
+                recent.pop_front();
+            }
+            recent.push_back((successes + failures, successes));
+        }
+        self.timeline.push(TimelinePoint { t, availability });
+        self.last_availability = availability;
         self.health = tick
             .services
-            .into_iter()
-            .map(|(name, figures)| (name, figures.health))
+            .iter()
+            .map(|(name, figures)| (name.clone(), figures.health))
             .collect();
+    }
+
+    /// What this run has shown, for a view.
+    pub(crate) fn view(&self, slo: f64, first_fault_s: Option<f64>) -> SideView {
+        let keep = self.timeline.len().saturating_sub(TIMELINE_S);
+        SideView {
+            availability: self.last_availability,
+            health: self.health.clone(),
+            summary: Summary::from_counts(self.counts, &self.timeline, slo, first_fault_s),
+            timeline: self.timeline[keep..].to_vec(),
+            entries: self
+                .recent
+                .iter()
+                .map(|(name, seconds)| {
+                    let (ended, ok) = seconds
+                        .iter()
+                        .fold((0, 0), |(e, o), &(ended, ok)| (e + ended, o + ok));
+                    let share = (ended > 0).then(|| round6(ok as f64 / ended as f64));
+                    (name.clone(), share)
+                })
+                .collect(),
+        }
     }
 }
