@@ -302,6 +302,47 @@ pub async fn get_observed_analysis(
     Ok(Json(analysis))
 }
 
+/// `POST /api/observed/twin`: "Model this" — runs the observed system's model (as
+/// estimated from its spans now) beside it from now on, given every real fault; afresh if
+/// it ran already.
+pub async fn start_twin(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<simulator::twin::TwinView>), AppError> {
+    let session = state.session.clone();
+    let view = tokio::task::spawn_blocking(move || session.start_twin())
+        .await
+        .map_err(|err| AppError::Internal(err.to_string()))?
+        .map_err(|err| AppError::Conflict(err.to_string()))?;
+    tracing::info!(
+        services = view.topology.services.len(),
+        "the model runs beside the real system"
+    );
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `GET /api/observed/twin`: the model and the real system side by side, if it runs.
+pub async fn get_twin(
+    State(state): State<AppState>,
+) -> Result<Json<simulator::twin::TwinView>, AppError> {
+    state.session.twin().map(Json).ok_or_else(|| {
+        AppError::NotFound(
+            "the model is not running beside the real system: POST /api/observed/twin starts it"
+                .into(),
+        )
+    })
+}
+
+/// `DELETE /api/observed/twin`: stops running the model beside the real system.
+pub async fn stop_twin(State(state): State<AppState>) -> Result<StatusCode, AppError> {
+    if state.session.stop_twin() {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound(
+            "the model is not running beside the real system".into(),
+        ))
+    }
+}
+
 /// Refuses a change that only the simulation can make while the observed system is shown.
 fn simulated_only(state: &AppState, what: &str) -> Result<(), AppError> {
     if state.session.source() == crate::session::Source::Observed {
@@ -884,6 +925,35 @@ pub async fn get_report(
     State(state): State<AppState>,
     query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, AppError> {
+    let session = state.session.clone();
+    report_response(query, move || Ok(session.report())).await
+}
+
+/// `GET /api/observed/twin/report[?format=json|markdown][&download=true]`: the resilience
+/// report of the model that runs beside the real system ("Model this").
+pub async fn get_twin_report(
+    State(state): State<AppState>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    let session = state.session.clone();
+    report_response(query, move || {
+        session.twin_report().ok_or_else(|| {
+            AppError::NotFound(
+                "the model is not running beside the real system: POST /api/observed/twin starts it"
+                    .into(),
+            )
+        })
+    })
+    .await
+}
+
+/// A resilience report made off the runtime by `make`, as JSON or Markdown.
+async fn report_response(
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+    make: impl FnOnce() -> Result<std::sync::Arc<simulator::resilience::ResilienceReport>, AppError>
+    + Send
+    + 'static,
+) -> Result<axum::response::Response, AppError> {
     let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
     let markdown = match query.format.as_deref() {
         None | Some("json") => false,
@@ -895,10 +965,9 @@ pub async fn get_report(
             ));
         }
     };
-    let session = state.session.clone();
-    let report = tokio::task::spawn_blocking(move || session.report())
+    let report = tokio::task::spawn_blocking(make)
         .await
-        .map_err(|err| AppError::Internal(format!("report task failed: {err}")))?;
+        .map_err(|err| AppError::Internal(format!("report task failed: {err}")))??;
     let stem = store::file_stem(&report.topology);
     Ok(if markdown {
         attachment(

@@ -72,6 +72,13 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         .route("/observed", get(api::get_observed))
         .route("/observed/model", get(api::get_observed_model))
         .route("/observed/analysis", get(api::get_observed_analysis))
+        .route(
+            "/observed/twin",
+            get(api::get_twin)
+                .post(api::start_twin)
+                .delete(api::stop_twin),
+        )
+        .route("/observed/twin/report", get(api::get_twin_report))
         .route("/health", get(api::health))
         .route("/topology", get(api::get_topology).put(api::put_topology))
         .route("/session", get(api::get_session).put(api::put_session))

@@ -30,6 +30,7 @@ use simulator::queue::{NANOS_PER_SEC, secs};
 use simulator::replay::{self, Frames, Recording, ReplayError};
 use simulator::resilience::{self, ResilienceReport};
 use simulator::topology::{RoutingMode, Topology};
+use simulator::twin::{Twin, TwinView};
 use simulator::wire::{
     Epoch, ExperimentSummary, FaultRecord, MonkeySettings, RunInfo, Snapshot, StoredExperiment,
     Tick,
@@ -137,6 +138,26 @@ pub struct SessionChange {
 pub struct ControlError {
     pub path: String,
     pub message: String,
+}
+
+/// Why the model cannot run beside the real system.
+#[derive(Debug, PartialEq)]
+pub enum TwinError {
+    NotObserved,
+    NoModel,
+}
+
+impl std::fmt::Display for TwinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TwinError::NotObserved => {
+                "the model runs beside the observed system: switch the source to observed first"
+            }
+            TwinError::NoModel => {
+                "no model yet: the model needs traces of requests that ended (a root span per request, folded 3 s after its trace went quiet)"
+            }
+        })
+    }
 }
 
 /// A change to the Chaos Monkey: every field is optional.
@@ -260,6 +281,8 @@ struct Live {
     frames: Frames,
     /// The live routing comparison, while open.
     compare: Option<Lockstep>,
+    /// "Model this": the observed system's model run beside it, while open.
+    twin: Option<Twin>,
     source: Source,
     /// What the streams draw, bumped whenever they need a fresh snapshot: a new simulated
     /// topology while it is shown, a new observed graph while that is, a switch of source.
@@ -279,6 +302,7 @@ impl Live {
             },
             frames: Frames::new(Frames::capacity_for(&topology, FRAME_BUDGET)),
             compare: None,
+            twin: None,
             engine: Engine::new(topology, seed),
             rolling: Rolling::new(secs(FIGURES_SPAN_S)),
             speed: 1.0,
@@ -826,6 +850,7 @@ impl Session {
             None => {
                 // Read off the session's lock: ingest may hold the graph for a moment.
                 let (mut tick, observed_version) = self.observed.tick();
+                let lag_s = self.observed.lag_and_waiting().0 as f64 / 1e9;
                 let mut live = self.lock();
                 if live.source != source {
                     // Switched meanwhile: the switch publishes the other source itself.
@@ -833,6 +858,11 @@ impl Session {
                 }
                 live.observe_real(&tick);
                 live.strike_real(tick.t);
+                if let Some(twin) = live.twin.as_mut() {
+                    twin.mirror_faults(&tick.faults);
+                    twin.advance_to(tick.t);
+                    twin.observe_real(&tick, lag_s);
+                }
                 tick.experiment = live
                     .experiment
                     .as_ref()
@@ -952,6 +982,12 @@ impl Session {
             let live = self.lock();
             (live.engine.topology().clone(), live.seed)
         };
+        self.report_of(topology, seed)
+    }
+
+    /// The resilience report of `topology` under `seed`, from the cache if it was the last
+    /// made.
+    fn report_of(&self, topology: Topology, seed: u64) -> Arc<ResilienceReport> {
         let mut cached = self
             .report
             .lock()
@@ -1054,6 +1090,8 @@ impl Session {
             && source != live.source
         {
             live.source = source;
+            // The model runs beside the real system only while it is shown.
+            live.twin = None;
             live.view_version += 1;
             live.changes.push(Change::Topology { cause: "source" });
             tracing::info!(?source, "the live view switched source");
@@ -1450,6 +1488,43 @@ impl Session {
 
     pub fn compare(&self) -> Option<CompareView> {
         self.lock().compare.as_ref().map(Lockstep::view)
+    }
+
+    /// "Model this": runs the observed system's model (as estimated from its spans now)
+    /// beside it from now on, afresh if it ran already.
+    pub fn start_twin(&self) -> Result<TwinView, TwinError> {
+        if self.source() != Source::Observed {
+            return Err(TwinError::NotObserved);
+        }
+        let (model, _) = self.observed.model_topology();
+        if model.services.iter().all(|s| !s.is_entry()) {
+            return Err(TwinError::NoModel);
+        }
+        let mut live = self.lock();
+        let mut twin = Twin::start(model, live.seed, live.proxies.now_s(), COMPARE_SLO);
+        twin.mirror_faults(&live.proxies.records());
+        let view = twin.view();
+        live.twin = Some(twin);
+        Ok(view)
+    }
+
+    /// Stops running the model beside the real system; false if it was not.
+    pub fn stop_twin(&self) -> bool {
+        self.lock().twin.take().is_some()
+    }
+
+    pub fn twin(&self) -> Option<TwinView> {
+        self.lock().twin.as_ref().map(Twin::view)
+    }
+
+    /// The resilience report of the model the twin runs (cached as the live one is), if it
+    /// runs. Blocks for as long as making it takes: call off the runtime.
+    pub fn twin_report(&self) -> Option<Arc<ResilienceReport>> {
+        let (topology, seed) = {
+            let live = self.lock();
+            (live.twin.as_ref()?.topology().clone(), live.seed)
+        };
+        Some(self.report_of(topology, seed))
     }
 
     pub fn faults(&self) -> Vec<FaultRecord> {

@@ -1,7 +1,8 @@
 //! The model of an observed system against the file it was run from: `blastradius serve
 //! --observe` and `blastradius demo` (real processes, real HTTP through the fault proxies,
 //! spans from the OpenTelemetry SDK) on a small system whose every parameter is known,
-//! then `GET /api/observed/model`.
+//! then `GET /api/observed/model`, and the model run beside the real system ("Model this")
+//! through a real kill.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -69,20 +70,24 @@ fn a_demo_system_is_modelled_from_its_spans() {
     });
     let line = lines.recv_timeout(Duration::from_secs(20)).unwrap();
     assert!(line.contains("serving on"), "{line}");
+    let client = reqwest::blocking::Client::new();
+    // No traces, no model to run.
+    let refused = client
+        .post(format!("{base}/api/observed/twin"))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    assert!(refused.text().unwrap().contains("no model yet"));
     let demo = Command::new(env!("CARGO_BIN_EXE_blastradius"))
         .arg("demo")
         .arg(&file)
-        .args(["--server", &base, "--duration", "14"])
-        .output()
+        .args(["--server", &base, "--duration", "40"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(
-        demo.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&demo.stdout),
-        String::from_utf8_lossy(&demo.stderr)
-    );
-    // The last traces settle.
-    std::thread::sleep(Duration::from_secs(4));
+    let mut demo = Stopping(demo);
+    std::thread::sleep(Duration::from_secs(16));
     let started = Instant::now();
     let answer: Value = serde_json::from_str(
         &reqwest::blocking::get(format!("{base}/api/observed/model?evidence=true"))
@@ -158,6 +163,77 @@ fn a_demo_system_is_modelled_from_its_spans() {
     };
     let report = run.simulate().expect("it simulates");
     assert!(report.entries["front"].availability.unwrap() > 0.9);
+
+    // "Model this": the model runs beside the real system and takes its real faults.
+    let twin = |client: &reqwest::blocking::Client| -> Value {
+        let answer = client
+            .get(format!("{base}/api/observed/twin"))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        serde_json::from_str(&answer.text().unwrap()).unwrap()
+    };
+    let started = client
+        .post(format!("{base}/api/observed/twin"))
+        .send()
+        .unwrap();
+    assert_eq!(started.status(), 201);
+    std::thread::sleep(Duration::from_secs(3));
+    // A real kill of the optional callee: the model, having seen it fail, predicts that
+    // front keeps its requests; so does the real system.
+    let kill: Value = serde_json::from_str(
+        &client
+            .post(format!("{base}/api/faults"))
+            .header("content-type", "application/json")
+            .body(r#"{"kind": "kill", "service": "extra"}"#)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(9));
+    let view = twin(&client);
+    assert_eq!(view["faults"][0]["description"], "kill extra", "{view}");
+    assert!(view["faults"][0].get("not_in_model").is_none(), "{view}");
+    assert_eq!(view["model"]["health"]["extra"], "down", "{view}");
+    let share = |side: &str| view[side]["entries"]["front"].as_f64().unwrap();
+    let (predicted, real) = (share("model"), share("real"));
+    assert!(
+        (predicted - real).abs() <= 0.08 && real > 0.9,
+        "predicted {predicted}, really {real}: {view}"
+    );
+    assert!(view["real"]["timeline"].as_array().unwrap().len() >= 10);
+    // Reverted for real: reverted in the model.
+    let id = kill["id"].as_u64().unwrap();
+    let reverted = client
+        .delete(format!("{base}/api/faults/{id}"))
+        .send()
+        .unwrap();
+    assert_eq!(reverted.status(), 204);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(twin(&client)["faults"], serde_json::json!([]));
+    // The resilience report runs on the model.
+    let report = client
+        .get(format!("{base}/api/observed/twin/report?format=markdown"))
+        .send()
+        .unwrap();
+    assert_eq!(report.status(), 200);
+    assert!(report.text().unwrap().contains("observed-model"));
+    let stopped = client
+        .delete(format!("{base}/api/observed/twin"))
+        .send()
+        .unwrap();
+    assert_eq!(stopped.status(), 204);
+    let gone = client
+        .get(format!("{base}/api/observed/twin"))
+        .send()
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    // The demo stops on SIGTERM, its children with it.
+    let _ = Command::new("kill").arg(demo.0.id().to_string()).status();
+    let status = demo.0.wait().unwrap();
+    assert!(status.success() || status.code().is_none(), "{status}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

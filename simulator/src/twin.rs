@@ -115,8 +115,7 @@ impl Twin {
     pub fn mirror_faults(&mut self, real: &[FaultRecord]) {
         let now = self.engine.now();
         for record in real {
-            self.described
-                .insert(record.id, record.description.clone());
+            self.described.insert(record.id, record.description.clone());
             if self.mirrored.contains_key(&record.id) {
                 continue;
             }
