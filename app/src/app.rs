@@ -28,6 +28,8 @@ pub enum Screen {
     Compare,
     /// A run (the live one or a loaded one) second by second, scrubbed on a timeline.
     Replay,
+    /// The model of the observed system's traces run beside it ("Model this").
+    Model,
 }
 
 /// The state every component reads, provided as context by [`App`].
@@ -183,7 +185,12 @@ pub fn App() -> impl IntoView {
             </div>
             <crate::views::ScreenSwitch/>
             <Show when=move || !live.observed.get()>
-                <crate::views::ReportButton/>
+                <crate::views::ReportButton
+                    url="/api/report"
+                    label="Report"
+                    title="Single points of failure, worst blast radius, routing under the worst kill"
+                    test_id="report"
+                />
             </Show>
             <Availability/>
             <div class="chrome">
@@ -194,7 +201,7 @@ pub fn App() -> impl IntoView {
         <Toolbar/>
         <main class="layout" class:replaying=move || live.screen.get() == Screen::Replay>
             <section class="canvas">
-                <div class="screen" class:hidden=move || live.screen.get() == Screen::Compare>
+                <div class="screen" class:hidden=move || matches!(live.screen.get(), Screen::Compare | Screen::Model)>
                     <Graph/>
                     <Show when=move || {
                         live.observed.get()
@@ -204,7 +211,10 @@ pub fn App() -> impl IntoView {
                     </Show>
                 </div>
                 <Show when=move || live.screen.get() == Screen::Compare>
-                    <crate::views::CompareScreen/>
+                    <crate::sides::CompareScreen/>
+                </Show>
+                <Show when=move || live.screen.get() == Screen::Model>
+                    <crate::sides::ModelScreen/>
                 </Show>
                 <Show when=move || live.screen.get() == Screen::Replay>
                     <crate::views::ReplayBar/>

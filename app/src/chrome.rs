@@ -114,10 +114,9 @@ pub fn Help() -> impl IntoView {
             press("delete");
             return;
         }
+        // Esc closes an open dialog (each closes itself) or else clears the selection.
         if key == "Escape" {
-            if open.get_untracked() {
-                open.set(false);
-            } else {
+            if !a_dialog_is_open() {
                 live.selected.set(None);
                 live.selected_edge.set(None);
             }
@@ -168,8 +167,7 @@ pub fn Help() -> impl IntoView {
     }
 }
 
-/// A dialog over the page, closed by its Close button or a click beside it (Esc too: the
-/// shortcut handler clears it).
+/// A dialog over the page, closed by its Close button, a click beside it or Esc.
 #[component]
 pub fn Dialog(
     open: RwSignal<bool>,
@@ -184,6 +182,14 @@ pub fn Dialog(
 ) -> impl IntoView {
     let header = StoredValue::new(header);
     let children = StoredValue::new(children);
+    let escape = window_event_listener(leptos::ev::keydown, move |event| {
+        if event.key() == "Escape" && open.get_untracked() {
+            // Closing is all this Esc does: the selection behind stays.
+            event.stop_immediate_propagation();
+            open.set(false);
+        }
+    });
+    on_cleanup(move || escape.remove());
     view! {
         <Show when=move || open.get()>
             <div class="overlay" on:click=move |_| open.set(false)>
@@ -242,6 +248,13 @@ pub fn FilePicker(
 }
 
 /// Whether a key press is meant for a form field rather than for the dashboard.
+fn a_dialog_is_open() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("[role=\"dialog\"]").ok().flatten())
+        .is_some()
+}
+
 fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
     event
         .target()

@@ -11,6 +11,7 @@ mod log;
 mod panel;
 mod picture;
 mod properties;
+mod sides;
 mod toolbar;
 mod views;
 

@@ -1,29 +1,19 @@
-//! The screens beside the live graph: the routing comparison (three small graphs, their
-//! availability overlaid, a summary table), the replay bar that scrubs a run second by
-//! second, and the resilience report.
+//! The screens beside the live graph: the switch between them, the replay bar that scrubs
+//! a run second by second, and the resilience report. The side-by-side screens (the routing
+//! comparison, "Model this") are in `sides`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use leptos::prelude::*;
 use simulator::engine::RoutingTable;
-use simulator::lockstep::CompareView;
 use simulator::resilience::ResilienceReport;
-use simulator::topology::RoutingMode;
-use simulator::wire::{Health, RunInfo, Snapshot, Tick};
+use simulator::wire::{RunInfo, Snapshot, Tick};
 
 use crate::api;
 use crate::app::{Live, Screen};
 use crate::chrome::{Dialog, FilePicker};
 use crate::format;
-use crate::graph::{CANVAS_LINKS, CANVAS_SERVICES, canvas};
-
-const MODES: [RoutingMode; 3] = [RoutingMode::Dns, RoutingMode::Lb, RoutingMode::Smart];
-
-/// How often the compare view asks for the three runs.
-const COMPARE_POLL: Duration = Duration::from_millis(500);
-/// Seconds the overlaid chart shows.
-const CHART_S: f64 = 120.0;
 
 /// Live / Compare / Replay, in the top bar.
 #[component]
@@ -36,7 +26,12 @@ pub fn ScreenSwitch() -> impl IntoView {
                 title=title
                 class:active=move || live.screen.get() == screen
                 // Comparing routing designs is the simulation's: a real system has one.
-                class:hidden=move || screen == Screen::Compare && live.observed.get()
+                class:hidden=move || match screen {
+                    Screen::Compare => live.observed.get(),
+                    // The model of a real system's traces: nothing to model in a simulation.
+                    Screen::Model => !live.observed.get(),
+                    _ => false,
+                }
                 aria-pressed=move || (live.screen.get() == screen).to_string()
                 on:click=move |_| switch_to(live, screen)
             >
@@ -48,6 +43,7 @@ pub fn ScreenSwitch() -> impl IntoView {
         <div class="screens" role="group" aria-label="View">
             {button(Screen::Live, "Live", "screen-live", "The live run")}
             {button(Screen::Compare, "Compare", "screen-compare", "The live topology under dns, lb and smart side by side")}
+            {button(Screen::Model, "Model this", "screen-model", "The model estimated from the traces, run as a simulation beside the real system and given its real faults")}
             {button(Screen::Replay, "Replay", "screen-replay", "Scrub back through this run, export it, or load another")}
         </div>
     }
@@ -73,431 +69,6 @@ fn switch_to(live: Live, screen: Screen) {
             .set_value((live.snapshot.get_untracked(), live.tick.get_untracked()));
     }
     live.screen.set(screen);
-}
-
-/// The colour class of a routing mode in the compare view.
-fn mode_class(mode: RoutingMode) -> &'static str {
-    match mode {
-        RoutingMode::Dns => "mode-dns",
-        RoutingMode::Lb => "mode-lb",
-        RoutingMode::Smart => "mode-smart",
-    }
-}
-
-/// The routing comparison: opens it on the server if it is not open, follows it, and
-/// closes it when the person leaves.
-#[component]
-pub fn CompareScreen() -> impl IntoView {
-    let live = expect_context::<Live>();
-    let compare = RwSignal::new(None::<CompareView>);
-    let restart = move || {
-        api::in_background(live, async move {
-            let text = api::request("POST", "/api/compare", None).await?;
-            compare.set(serde_json::from_str(&text).ok());
-            Ok(())
-        });
-    };
-    // Join a comparison already open (another viewer's), else open one.
-    leptos::task::spawn_local(async move {
-        match api::request("GET", "/api/compare", None).await {
-            Ok(text) => compare.set(serde_json::from_str(&text).ok()),
-            Err(_) => restart(),
-        }
-    });
-    let poll = set_interval_with_handle(
-        move || {
-            leptos::task::spawn_local(async move {
-                // Closed by someone else, or the server restarted: say so (None).
-                let view = api::request("GET", "/api/compare", None)
-                    .await
-                    .ok()
-                    .and_then(|text| serde_json::from_str(&text).ok());
-                compare.set(view);
-            });
-        },
-        COMPARE_POLL,
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(poll) = poll {
-            poll.clear();
-        }
-        leptos::task::spawn_local(async move {
-            // Nothing to do if it was closed already.
-            let _ = api::send("DELETE", "/api/compare", None).await;
-        });
-    });
-    view! {
-        <div class="compare" data-testid="compare">
-            <header class="compare-head">
-                <h2>"Routing comparison"</h2>
-                <p class="hint">
-                    "The live topology under dns, lb and smart, side by side from the same seed and in step with the live run. Every fault you inject reaches all three at the same moment: select a service here and use the panel to kill it."
-                </p>
-                <button data-testid="compare-restart" title="Start the three runs afresh from now" on:click=move |_| restart()>
-                    "Restart"
-                </button>
-            </header>
-            <Show
-                when=move || compare.with(Option::is_some)
-                fallback=|| view! { <p class="empty">"Starting the comparison…"</p> }
-            >
-                <div class="compare-graphs">
-                    {MODES.map(|mode| view! { <MiniGraph mode=mode compare=compare/> }).collect_view()}
-                </div>
-                <div class="compare-bottom">
-                    <CompareChart compare=compare/>
-                    <CompareTable compare=compare/>
-                </div>
-            </Show>
-        </div>
-    }
-}
-
-/// One routing mode's run as a small graph: each service a dot coloured by its health.
-#[component]
-fn MiniGraph(mode: RoutingMode, compare: RwSignal<Option<CompareView>>) -> impl IntoView {
-    let live = expect_context::<Live>();
-    let name = mode.name();
-    let drawing = Memo::new(move |_| {
-        live.snapshot.with(|s| {
-            s.as_ref().map(|s| {
-                let position = |name: &str| s.positions.get(name).copied();
-                let edges: Vec<([f64; 2], [f64; 2])> = s
-                    .topology
-                    .dependencies
-                    .iter()
-                    .filter_map(|d| Some((position(&d.from)?, position(&d.to)?)))
-                    .collect();
-                let nodes: Vec<(String, [f64; 2])> = s
-                    .topology
-                    .services
-                    .iter()
-                    .filter_map(|service| Some((service.name.clone(), position(&service.name)?)))
-                    .collect();
-                (edges, nodes)
-            })
-        })
-    });
-    let view_box = move || {
-        drawing.with(|d| {
-            let Some((_, nodes)) = d else {
-                return "0 0 100 100".to_string();
-            };
-            let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-            for (_, [x, y]) in nodes {
-                (x0, y0, x1, y1) = (x0.min(*x), y0.min(*y), x1.max(*x), y1.max(*y));
-            }
-            if nodes.is_empty() {
-                return "0 0 100 100".to_string();
-            }
-            // Room for a dot's radius around, and for the labels under the lowest dots.
-            let (pad, below) = (40.0, 70.0);
-            format!(
-                "{} {} {} {}",
-                x0 - pad,
-                y0 - pad,
-                x1 - x0 + 2.0 * pad,
-                y1 - y0 + pad + below
-            )
-        })
-    };
-    let health = move |service: &str| {
-        compare.with(|c| {
-            c.as_ref()
-                .and_then(|c| c.modes.get(&mode))
-                .and_then(|m| m.health.get(service))
-                .map_or("healthy", |h| h.as_str())
-        })
-    };
-    let availability = move || {
-        compare.with(|c| {
-            c.as_ref()
-                .and_then(|c| c.modes.get(&mode))
-                .and_then(|m| m.availability)
-        })
-    };
-    // Large topologies are painted on a canvas, as the main graph is: thousands of SVG
-    // groups per small graph, three graphs, kept the page under 7 frames a second.
-    let large = Memo::new(move |_| {
-        drawing.with(|d| {
-            d.as_ref().is_some_and(|(edges, nodes)| {
-                nodes.len() > CANVAS_SERVICES || edges.len() > CANVAS_LINKS
-            })
-        })
-    });
-    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
-    let fit = StoredValue::new([1.0, 0.0, 0.0]);
-    Effect::new(move |_| {
-        if !large.get() {
-            return;
-        }
-        let selected = live.selected.get();
-        let Some(canvas) = canvas_ref.get() else {
-            return;
-        };
-        drawing.with(|d| {
-            let Some((edges, nodes)) = d else {
-                return;
-            };
-            compare.with(|c| {
-                let health = c
-                    .as_ref()
-                    .and_then(|c| c.modes.get(&mode))
-                    .map(|m| &m.health);
-                let health_of = |service: &str| {
-                    health
-                        .and_then(|h| h.get(service))
-                        .copied()
-                        .unwrap_or(Health::Healthy)
-                };
-                let down = nodes
-                    .iter()
-                    .filter(|(n, _)| health_of(n) == Health::Down)
-                    .count();
-                let _ = canvas.set_attribute("data-down", &down.to_string());
-                fit.set_value(canvas::paint_mini(
-                    &canvas,
-                    edges,
-                    nodes,
-                    &health_of,
-                    selected.as_deref(),
-                ));
-            })
-        });
-    });
-    let on_canvas_click = move |event: leptos::ev::MouseEvent| {
-        let hit = drawing.with_untracked(|d| {
-            let (_, nodes) = d.as_ref()?;
-            canvas::mini_hit(
-                nodes,
-                fit.get_value(),
-                f64::from(event.offset_x()),
-                f64::from(event.offset_y()),
-            )
-        });
-        if let Some(service) = hit {
-            live.selected_edge.set(None);
-            live.selected.set(Some(service));
-        }
-    };
-    let small_graph = move || {
-        view! {
-            <svg viewBox=view_box preserveAspectRatio="xMidYMid meet">
-                {move || {
-                    drawing
-                        .get()
-                        .map(|(edges, nodes)| {
-                            let edges = edges
-                                .into_iter()
-                                .map(|([x1, y1], [x2, y2])| {
-                                    view! { <line class="mini-edge" x1=x1 y1=y1 x2=x2 y2=y2></line> }
-                                })
-                                .collect_view();
-                            let nodes = nodes
-                                .into_iter()
-                                .map(|(service, [x, y])| {
-                                    let key = service.clone();
-                                    let selected = service.clone();
-                                    let label = service.clone();
-                                    view! {
-                                        <g
-                                            class="mini-node"
-                                            data-testid=format!("compare-node-{name}-{service}")
-                                            data-health=move || health(&key)
-                                            class:selected=move || live.selected.get().as_deref() == Some(selected.as_str())
-                                            on:click=move |_| {
-                                                live.selected_edge.set(None);
-                                                live.selected.set(Some(service.clone()));
-                                            }
-                                        >
-                                            <title>{label.clone()}</title>
-                                            <circle cx=x cy=y r="22"></circle>
-                                            <text x=x y=y + 44.0>{label}</text>
-                                        </g>
-                                    }
-                                })
-                                .collect_view();
-                            view! { {edges} {nodes} }
-                        })
-                }}
-            </svg>
-        }
-    };
-    view! {
-        <figure class=format!("mini {}", mode_class(mode)) data-testid=format!("compare-graph-{name}")>
-            <figcaption>
-                <span class="mode-name">{name}</span>
-                <span class="value" data-level=move || crate::app::level(availability())>
-                    {move || format::percent(availability())}
-                </span>
-            </figcaption>
-            <Show when=move || large.get() fallback=small_graph>
-                <canvas
-                    class="mini-canvas"
-                    data-renderer="canvas"
-                    node_ref=canvas_ref
-                    title="Click a service to select it"
-                    on:click=on_canvas_click
-                ></canvas>
-            </Show>
-        </figure>
-    }
-}
-
-/// The three runs' availability overlaid, second by second, with the first fault marked.
-#[component]
-fn CompareChart(compare: RwSignal<Option<CompareView>>) -> impl IntoView {
-    const WIDTH: f64 = 600.0;
-    const HEIGHT: f64 = 160.0;
-    // Shown from `floor` (at most 90%, lower when a run fell lower) to 100%.
-    let scale = Memo::new(move |_| {
-        compare.with(|c| {
-            let Some(c) = c else {
-                return (0.0, 1.0, 0.9);
-            };
-            let end = c.t.max(1.0);
-            let start = (end - CHART_S).max(0.0);
-            let lowest = c
-                .modes
-                .values()
-                .flat_map(|m| m.timeline.iter())
-                .filter(|p| p.t >= start)
-                .filter_map(|p| p.availability)
-                .fold(1.0_f64, f64::min);
-            (start, end, ((lowest * 10.0).floor() / 10.0).min(0.9))
-        })
-    });
-    let x = move |t: f64| {
-        let (start, end, _) = scale.get();
-        (t - start) / (end - start).max(1.0) * WIDTH
-    };
-    let y = move |a: f64| {
-        let (_, _, floor) = scale.get();
-        (1.0 - (a - floor) / (1.0 - floor)) * HEIGHT
-    };
-    let line = move |mode: RoutingMode| {
-        compare.with(|c| {
-            let (start, _, _) = scale.get();
-            c.as_ref()
-                .and_then(|c| c.modes.get(&mode))
-                .map(|m| {
-                    m.timeline
-                        .iter()
-                        .filter(|p| p.t >= start)
-                        .filter_map(|p| Some(format!("{:.1},{:.1}", x(p.t), y(p.availability?))))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default()
-        })
-    };
-    let fault_x = move || {
-        compare
-            .with(|c| c.as_ref().and_then(|c| c.first_fault_s))
-            .filter(|t| *t >= scale.get().0)
-            .map(x)
-    };
-    let slo_y = move || {
-        compare
-            .with(|c| c.as_ref().map_or(0.99, |c| c.slo))
-            .max(scale.get().2)
-    };
-    view! {
-        <figure class="compare-chart" data-testid="compare-chart">
-            <figcaption>
-                "Availability, each second"
-                {MODES
-                    .map(|m| view! { <span class=format!("legend {}", mode_class(m))>{m.name()}</span> })
-                    .collect_view()}
-            </figcaption>
-            <svg viewBox=format!("-44 -6 {} {}", WIDTH + 50.0, HEIGHT + 24.0) preserveAspectRatio="none">
-                <text class="axis" x="-6" y="4" text-anchor="end">"100%"</text>
-                <text class="axis" x="-6" y=HEIGHT text-anchor="end">
-                    {move || format!("{:.0}%", scale.get().2 * 100.0)}
-                </text>
-                <line class="slo" x1="0" x2=WIDTH y1=move || y(slo_y()) y2=move || y(slo_y())></line>
-                {move || fault_x().map(|fx| view! {
-                    <line class="fault-mark" x1=fx x2=fx y1="0" y2=HEIGHT></line>
-                    <text class="axis" x=fx + 4.0 y=HEIGHT + 16.0>"first fault"</text>
-                })}
-                {MODES
-                    .map(|m| {
-                        view! {
-                            <polyline
-                                class=format!("compare-line {}", mode_class(m))
-                                data-testid=format!("compare-line-{}", m.name())
-                                points=move || line(m)
-                            ></polyline>
-                        }
-                    })
-                    .collect_view()}
-            </svg>
-        </figure>
-    }
-}
-
-/// Requests lost, outage and recovery of each run since the comparison started.
-#[component]
-fn CompareTable(compare: RwSignal<Option<CompareView>>) -> impl IntoView {
-    let row = move |mode: RoutingMode| {
-        let summary = move || {
-            compare.with(|c| {
-                c.as_ref()
-                    .and_then(|c| c.modes.get(&mode))
-                    .map(|m| m.summary.clone())
-            })
-        };
-        let name = mode.name();
-        view! {
-            <tr class=mode_class(mode)>
-                <th scope="row"><span class="legend-dot"></span>{name}</th>
-                <td>{move || format::percent(summary().and_then(|s| s.availability))}</td>
-                <td data-testid=format!("compare-lost-{name}")>
-                    {move || summary().map_or(String::new(), |s| s.lost.to_string())}
-                </td>
-                <td>{move || summary().map_or(String::new(), |s| format!("{} s", s.outage_s))}</td>
-                <td>
-                    {move || {
-                        summary()
-                            .map(|s| match s.recover_s {
-                                Some(r) => format!("{r:.0} s"),
-                                None => "not yet".to_string(),
-                            })
-                            .unwrap_or_default()
-                    }}
-                </td>
-            </tr>
-        }
-    };
-    let since = move || {
-        compare.with(|c| {
-            c.as_ref().map_or(String::new(), |c| {
-                format!(
-                    "over {} compared (outage: seconds under {})",
-                    format::clock(c.t),
-                    format::percent(Some(c.slo))
-                )
-            })
-        })
-    };
-    view! {
-        <div class="compare-table">
-            <table data-testid="compare-summary">
-                <thead>
-                    <tr>
-                        <th>"routing"</th>
-                        <th>"availability"</th>
-                        <th>"lost"</th>
-                        <th>"outage"</th>
-                        <th title="Seconds from the first fault until availability stays at or above the objective">"recovery"</th>
-                    </tr>
-                </thead>
-                <tbody>{MODES.map(row).collect_view()}</tbody>
-            </table>
-            <p class="hint">{since}</p>
-        </div>
-    }
 }
 
 /// Scrubs a run second by second: the live one (from its start, as far as the server keeps
@@ -726,16 +297,22 @@ pub fn ReplayBar() -> impl IntoView {
     }
 }
 
-/// The resilience report of the live topology, in an overlay, with a Markdown download.
+/// A resilience report (`url`: the live topology's, or the model's), in an overlay, with a
+/// Markdown download.
 #[component]
-pub fn ReportButton() -> impl IntoView {
+pub fn ReportButton(
+    url: &'static str,
+    label: &'static str,
+    title: &'static str,
+    test_id: &'static str,
+) -> impl IntoView {
     let open = RwSignal::new(false);
     let report = RwSignal::new(None::<Result<ResilienceReport, String>>);
     let show = move || {
         open.set(true);
         report.set(None);
         leptos::task::spawn_local(async move {
-            let answer = api::request("GET", "/api/report", None)
+            let answer = api::request("GET", url, None)
                 .await
                 .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
             report.set(Some(answer));
@@ -744,19 +321,19 @@ pub fn ReportButton() -> impl IntoView {
     view! {
         <button
             class="small"
-            data-testid="open-report"
-            title="Single points of failure, worst blast radius, routing under the worst kill"
+            data-testid=format!("open-{test_id}")
+            title=title
             on:click=move |_| show()
         >
-            "Report"
+            {label}
         </button>
         <Dialog
             open=open
             title="Resilience report"
             class="report"
-            test_id="report"
-            header=|| view! {
-                <a class="button small" data-testid="report-markdown" href="/api/report?format=markdown&download=true">
+            test_id=test_id
+            header=move || view! {
+                <a class="button small" data-testid=format!("{test_id}-markdown") href=format!("{url}?format=markdown&download=true")>
                     "Download Markdown"
                 </a>
             }
@@ -833,7 +410,7 @@ fn ReportBody(report: ResilienceReport) -> impl IntoView {
                             {rows
                                 .into_iter()
                                 .map(|(mode, s)| view! {
-                                    <tr class=mode_class(mode)>
+                                    <tr class=crate::sides::mode_class(mode)>
                                         <th scope="row"><span class="legend-dot"></span>{mode.name()}</th>
                                         <td>{format::percent(s.availability)}</td>
                                         <td>{s.lost}</td>

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Dashboard } from './dashboard';
-import { type Started, observedShop, start, stop } from './processes';
+import { type Started, observedShop, start, stop, stopAll } from './processes';
 
 // The real shop (`blastradius demo`, every call through the server's fault proxies),
 // observed, and broken from the page: the faults are real, the figures come from its spans.
@@ -11,6 +11,9 @@ const base = `http://127.0.0.1:${port}`;
 
 /** The share the text `12.5%` shows, NaN for `—`. */
 const share = (text: string | null) => Number.parseFloat(text ?? '') / 100;
+
+// A test that timed out never reached its `finally`: what it started is stopped here.
+test.afterEach(stopAll);
 
 test('the real shop broken from the page: kill, revive, partition, heal, an experiment', async ({ page }) => {
   test.setTimeout(120_000);

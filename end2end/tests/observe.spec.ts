@@ -2,12 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Dashboard } from './dashboard';
-import { type Started, observedShop, start, stop } from './processes';
+import { type Started, observedShop, start, stop, stopAll } from './processes';
 
 // A server of its own started with --observe, and `blastradius demo` running the shop
 // template as real processes that send it their spans; both stopped by their own ids.
 const port = Number(process.env.E2E_OBSERVE_PORT ?? '8766');
 const base = `http://127.0.0.1:${port}`;
+
+// A test that timed out never reached its `finally`: what it started is stopped here.
+test.afterEach(stopAll);
 
 test('a real shop, observed live: its graph, availability, and a kill -9 shown down', async ({ page }) => {
   test.setTimeout(90_000);

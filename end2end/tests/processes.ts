@@ -6,6 +6,23 @@ import path from 'node:path';
 // Processes the tests start (the server, `blastradius demo`), each stopped by its own id.
 export const binary = process.env.BLASTRADIUS_BIN ?? '../target/debug/blastradius';
 
+/** Every process started here and not yet gone, oldest first. */
+const running = new Set<ChildProcess>();
+
+// The worker's last word: a process it started dies with it.
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Stops every process a test started and left running, newest first (the demo before the
+ * server it registered with). For `test.afterEach`: a test that timed out never reached
+ * its own `finally`.
+ */
+export async function stopAll() {
+  for (const child of [...running].reverse()) await stop(child);
+}
+
 export interface Started {
   child: ChildProcess;
   /** What it has printed so far (stdout and stderr). */
@@ -15,6 +32,8 @@ export interface Started {
 /** Starts `blastradius ARGS` and resolves once its output matches `ready`. */
 export function start(args: string[], ready: RegExp): Promise<Started> {
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let text = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready: ${args.join(' ')}\n${text}`)), 20_000);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Toxiproxy } from 'toxiproxy-node-client';
-import { type Started, start, stop } from './processes';
+import { type Started, start, stop, stopAll } from './processes';
 
 // Toxiproxy's Node client from npm, unmodified, against blastradius's Toxiproxy API (at the
 // root of --toxiproxy-bind, and under /toxiproxy), with real connections through the
@@ -34,6 +34,9 @@ async function timed(address: string): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A test that timed out never reached its `finally`: what it started is stopped here.
+test.afterEach(stopAll);
 
 test('an unmodified Toxiproxy client drives the fault proxies', async () => {
   test.setTimeout(60_000);
