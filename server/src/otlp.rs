@@ -318,13 +318,15 @@ fn to_span(span: &opentelemetry_proto::tonic::trace::v1::Span) -> Result<Span, S
         .status
         .as_ref()
         .is_some_and(|s| s.code == OtlpStatus::Error as i32);
-    let (peer, database) = if kind.is_outgoing() {
+    let (peer, database, resend_count) = if kind.is_outgoing() {
         (
             peer_name(&span.attributes),
             string_attribute(&span.attributes, "db.system").is_some(),
+            int_attribute(&span.attributes, "http.request.resend_count")
+                .and_then(|n| u32::try_from(n).ok()),
         )
     } else {
-        (None, false)
+        (None, false, None)
     };
     Ok(Span {
         trace_id,
@@ -336,6 +338,7 @@ fn to_span(span: &opentelemetry_proto::tonic::trace::v1::Span) -> Result<Span, S
         error,
         peer,
         database,
+        resend_count,
     })
 }
 
@@ -376,6 +379,13 @@ fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> 
 fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     match &attribute(attributes, key)?.value {
         Some(any_value::Value::StringValue(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+fn int_attribute(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match &attribute(attributes, key)?.value {
+        Some(any_value::Value::IntValue(i)) => Some(*i),
         _ => None,
     }
 }

@@ -35,6 +35,7 @@ fn batches(requests: u64) -> Vec<Batch> {
                 error: r % 100 == 0,
                 peer: None,
                 database: false,
+                resend_count: None,
             }];
             if hop < 3 {
                 parent = server_id + 1;
@@ -48,6 +49,7 @@ fn batches(requests: u64) -> Vec<Batch> {
                     error: false,
                     peer: Some(format!("svc-{}", (r + hop + 1) % 1000).into()),
                     database: false,
+                    resend_count: None,
                 });
             }
             spans_in_batch += spans.len();

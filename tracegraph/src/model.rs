@@ -9,7 +9,8 @@
 //! - `error_rate`: failed SERVER spans with no failed call beneath, per SERVER span;
 //! - `ingress_rps`: root SERVER spans per second of observation;
 //! - per dependency `calls` (calls — attempts less retries — per SERVER span of the caller),
-//!   `retries` (the most repeated attempts after a failure under one parent), `required`
+//!   `retries` (the most repeated attempts after a failure under one parent; exact where
+//!   clients set `http.request.resend_count`, from timing otherwise), `required`
 //!   (`true` until a caller succeeded although its call finally failed more often than it
 //!   failed with that call as its only one to fail), `latency_ms` (client minus server duration), `timeout_ms` (the
 //!   longest failed attempt, when failures outlast every success), `retry_backoff_ms`.
@@ -68,6 +69,7 @@ struct Kept {
     end_ns: u64,
     error: bool,
     peer: Option<Box<str>>,
+    resend_count: Option<u32>,
 }
 
 struct Gathering {
@@ -216,6 +218,7 @@ impl Model {
                     end_ns: span.end_ns.max(span.start_ns),
                     error: span.error,
                     peer: span.peer.clone(),
+                    resend_count: span.resend_count,
                 };
                 let gathering = self.gathering.entry(span.trace_id).or_insert_with(|| {
                     self.order.push_back(span.trace_id);
@@ -355,17 +358,34 @@ impl Model {
                 let mut finals: Vec<usize> = Vec::new();
                 // (failed attempt, retries before it, its call)
                 let mut open: Vec<(usize, u32, usize)> = Vec::new();
+                let resends_counted = attempts.iter().any(|&a| spans[a].resend_count.is_some());
                 for &attempt in &attempts {
                     let start = spans[attempt].start_ns;
                     // The failure that ended last before it: with a fixed backoff, the
-                    // one it follows.
-                    let retried = open
-                        .iter()
-                        .enumerate()
-                        // Both are the caller's spans, on one clock: no slack.
-                        .filter(|(_, (failed, _, _))| spans[*failed].end_ns <= start)
-                        .max_by_key(|(i, (failed, _, _))| (spans[*failed].end_ns, usize::MAX - i))
-                        .map(|(i, _)| i);
+                    // one it follows. A client that says which attempt this is
+                    // (`http.request.resend_count`) settles it: the first attempt is a
+                    // call, the k-th resend follows a failure with k − 1 resends before.
+                    // Clients may set it on resends only: beside one that has it, an
+                    // attempt without it is a first.
+                    let resend = spans[attempt].resend_count.or(resends_counted.then_some(0));
+                    let latest_failure = |matches: &dyn Fn(u32) -> bool| {
+                        open.iter()
+                            .enumerate()
+                            // Both are the caller's spans, on one clock: no slack.
+                            .filter(|(_, (failed, before, _))| {
+                                spans[*failed].end_ns <= start && matches(*before)
+                            })
+                            .max_by_key(|(i, (failed, _, _))| {
+                                (spans[*failed].end_ns, usize::MAX - i)
+                            })
+                            .map(|(i, _)| i)
+                    };
+                    let retried = match resend {
+                        Some(0) => None,
+                        Some(k) => latest_failure(&|before| before + 1 == k)
+                            .or_else(|| latest_failure(&|_| true)),
+                        None => latest_failure(&|_| true),
+                    };
                     let (call, retries) = match retried {
                         Some(at) => {
                             let (failed, before, call) = open.remove(at);

@@ -46,6 +46,9 @@ pub struct Span {
     /// so the call is counted to the virtual service at once, as the servicegraph
     /// connector does, rather than after waiting for a partner.
     pub database: bool,
+    /// For an outgoing HTTP span: `http.request.resend_count`, which attempt of one call
+    /// it is (0 or absent: the first), so retries are told exactly, not from timing.
+    pub resend_count: Option<u32>,
 }
 
 impl Span {

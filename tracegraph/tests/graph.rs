@@ -158,6 +158,7 @@ fn span(
         error,
         peer: peer.map(Box::from),
         database: false,
+        resend_count: None,
     }
 }
 

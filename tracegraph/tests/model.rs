@@ -45,6 +45,7 @@ impl Spans {
             error,
             peer: peer.map(Box::from),
             database: false,
+            resend_count: None,
         };
         self.sent.push((service, instance.to_string(), span));
     }
@@ -290,4 +291,87 @@ fn thin_estimates_are_flagged_and_the_same_spans_give_the_same_model() {
     let a = serde_json::to_string(&model_of(300).topology("m")).unwrap();
     let b = serde_json::to_string(&model_of(300).topology("m")).unwrap();
     assert_eq!(a, b);
+}
+
+/// Calls `a` and `b` to cart run side by side under one request, each failing once and
+/// retried once; `a`'s retry fails too and ends after `b`'s failure, so from timing alone
+/// `b`'s retry follows `a`'s retry. `resend` sets `http.request.resend_count` on the
+/// resends (as the semantic conventions ask: not on first attempts).
+fn side_by_side_failures(resend: bool) -> u32 {
+    let mut model = Model::new(ModelConfig::default());
+    let mut spans = Spans {
+        next: 0,
+        sent: Vec::new(),
+    };
+    for n in 0..40u64 {
+        let at = T0 + n * 100 * MS;
+        let trace = u128::from(n) << 32 | 2;
+        let root = spans.id();
+        // (start, end, failed, resend count), in ms after `at`.
+        let attempts = [
+            (0, 10, true, 0),   // a
+            (0, 20, true, 0),   // b
+            (15, 22, true, 1),  // a's retry
+            (25, 30, false, 1), // b's retry
+        ];
+        for (start, end, failed, count) in attempts {
+            let client = spans.id();
+            let server = spans.id();
+            let (start, end) = (at + start * MS, at + end * MS);
+            spans.push(
+                "gateway",
+                "gateway-1",
+                trace,
+                client,
+                root,
+                SpanKind::Client,
+                (start, end),
+                failed,
+                Some("cart"),
+            );
+            if resend && count > 0 {
+                spans.sent.last_mut().unwrap().2.resend_count = Some(count);
+            }
+            spans.push(
+                "cart",
+                "cart-1",
+                trace,
+                server,
+                client,
+                SpanKind::Server,
+                (start + MS, end - MS),
+                failed,
+                None,
+            );
+        }
+        spans.push(
+            "gateway",
+            "gateway-1",
+            trace,
+            root,
+            0,
+            SpanKind::Server,
+            (at, at + 31 * MS),
+            true,
+            None,
+        );
+        model.ingest(&spans.batch(), at + 50 * MS);
+    }
+    model.advance(T0 + 20 * S);
+    let (topology, _) = model.topology("observed");
+    let calls = topology
+        .dependencies
+        .iter()
+        .find(|d| d.from == "gateway" && d.to == "cart")
+        .expect("gateway calls cart");
+    assert!(close(calls.calls, 2.0, 0.01), "{}", calls.calls);
+    calls.retries
+}
+
+#[test]
+fn resend_counts_tell_retries_that_timing_cannot() {
+    // From timing alone the chain reads one longer (documented)…
+    assert_eq!(side_by_side_failures(false), 2);
+    // …`http.request.resend_count` says it exactly.
+    assert_eq!(side_by_side_failures(true), 1);
 }
