@@ -43,12 +43,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn a_demo_system_is_modelled_from_its_spans() {
-    let dir = std::env::temp_dir().join(format!("blastradius-model-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("known.json");
-    std::fs::write(&file, SYSTEM).unwrap();
+/// One demo system at a time: each runs a process per instance, and two at once on a
+/// small machine would slow both past their timeouts.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `blastradius serve --observe` in `dir`, once it says it serves: the process and its
+/// base URL.
+fn serve(dir: &std::path::Path) -> (Stopping, String) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let server = Command::new(env!("CARGO_BIN_EXE_blastradius"))
@@ -70,6 +71,23 @@ fn a_demo_system_is_modelled_from_its_spans() {
     });
     let line = lines.recv_timeout(Duration::from_secs(20)).unwrap();
     assert!(line.contains("serving on"), "{line}");
+    (server, base)
+}
+
+/// A directory of its own holding `system` as `name.json`.
+fn system_file(name: &str, system: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("blastradius-model-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, system).unwrap();
+    (dir, file)
+}
+
+#[test]
+fn a_demo_system_is_modelled_from_its_spans() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (dir, file) = system_file("known", SYSTEM);
+    let (server, base) = serve(&dir);
     let client = reqwest::blocking::Client::new();
     // No traces, no model to run.
     let refused = client
@@ -231,6 +249,106 @@ fn a_demo_system_is_modelled_from_its_spans() {
     let _ = Command::new("kill").arg(demo.0.id().to_string()).status();
     let status = demo.0.wait().unwrap();
     assert!(status.success() || status.code().is_none(), "{status}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A second shape: a chain two deep with fractional fan-out, an optional callee that fails
+/// on its own and is retried twice with backoff, and replicas at every level.
+const CHAIN: &str = r#"{
+  "name": "chain",
+  "services": [
+    {"name": "api", "ingress_rps": 40, "service_time_ms": 3},
+    {"name": "orders", "replicas": 2, "service_time_ms": 5},
+    {"name": "stock", "replicas": 2, "service_time_ms": 4, "error_rate": 0.25},
+    {"name": "db", "replicas": 3, "service_time_ms": 2}
+  ],
+  "dependencies": [
+    {"from": "api", "to": "orders", "calls": 2, "retries": 0},
+    {"from": "orders", "to": "stock", "calls": 0.5, "required": false, "retries": 2, "retry_backoff_ms": 10},
+    {"from": "orders", "to": "db", "calls": 1, "retries": 0}
+  ]
+}"#;
+
+#[test]
+fn a_chain_with_an_optional_retried_callee_is_modelled_and_its_kills_predicted() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (dir, file) = system_file("chain", CHAIN);
+    let (server, base) = serve(&dir);
+    let demo = Command::new(env!("CARGO_BIN_EXE_blastradius"))
+        .arg("demo")
+        .arg(&file)
+        .args(["--server", &base, "--duration", "16"])
+        .output()
+        .unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    // The last traces settle.
+    std::thread::sleep(Duration::from_secs(4));
+    let get = |path: &str| -> Value {
+        serde_json::from_str(
+            &reqwest::blocking::get(format!("{base}{path}"))
+                .unwrap()
+                .text()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let model = get("/api/observed/model");
+    let service = |name: &str| {
+        model["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not modelled: {model}"))
+            .clone()
+    };
+    let dependency = |from: &str, to: &str| {
+        model["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["from"] == from && d["to"] == to)
+            .unwrap_or_else(|| panic!("{from}->{to} not modelled: {model}"))
+            .clone()
+    };
+    let within = |got: &Value, want: f64, share: f64| {
+        let got = got.as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= share * want,
+            "{got} is not within {share} of {want}: {model}"
+        );
+    };
+    for (name, replicas) in [("api", 1), ("orders", 2), ("stock", 2), ("db", 3)] {
+        assert_eq!(service(name)["replicas"], replicas, "{name}: {model}");
+    }
+    within(&service("api")["ingress_rps"], 40.0, 0.15);
+    within(&dependency("api", "orders")["calls"], 2.0, 0.15);
+    within(&dependency("orders", "stock")["calls"], 0.5, 0.15);
+    within(&dependency("orders", "db")["calls"], 1.0, 0.15);
+    within(&service("stock")["error_rate"], 0.25, 0.3);
+    assert_eq!(dependency("orders", "stock")["retries"], 2, "{model}");
+    within(
+        &dependency("orders", "stock")["retry_backoff_ms"],
+        10.0,
+        0.4,
+    );
+    assert_eq!(dependency("orders", "stock")["required"], false, "{model}");
+    assert_eq!(dependency("orders", "db")["required"], true, "{model}");
+    // What the model predicts a kill of each does to api's requests.
+    let analysis = get("/api/observed/analysis");
+    let kept = |killed: &str| {
+        analysis["blast_radius"][killed]["api"]
+            .as_f64()
+            .unwrap_or(1.0)
+    };
+    assert!(kept("db") < 0.01, "{analysis}");
+    assert!(kept("orders") < 0.01, "{analysis}");
+    assert!(kept("stock") > 0.99, "{analysis}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
