@@ -18,6 +18,8 @@
 //! - [`resilience`]: the resilience report: SPOFs, worst blast radius, routing under the
 //!   worst single kill.
 //! - [`report`]: whole runs and their reports (`simulate`, `compare`).
+//! - [`lean`]: the dashboard's lean form of the live stream: quantised figures, only what
+//!   changed, in columns.
 //! - [`wire`]: the API messages (snapshot, tick, fault records) shared with `server` and `app`.
 //! - [`lockstep`]: the live routing comparison: three runs in step with the live one.
 //! - [`twin`]: "Model this": the model of an observed system run beside it, given its
@@ -30,6 +32,7 @@ pub mod engine;
 pub mod experiment;
 pub mod fault;
 pub mod layout;
+pub mod lean;
 pub mod lockstep;
 pub mod measure;
 pub mod queue;
