@@ -219,7 +219,7 @@ fn is_empty_links(columns: &LinkColumns) -> bool {
 pub enum Lean {
     /// The whole tick, quantised: the page replaces what it holds.
     Keyframe(Tick),
-    Frame(Frame),
+    Frame(Box<Frame>),
 }
 
 /// Which services and links a tick has, in order: frames index into it.
@@ -284,7 +284,7 @@ impl LeanEncoder {
             Some((shape, last)) if shape.fits(&now) => {
                 let frame = diff(last, &now);
                 *last = now;
-                Lean::Frame(frame)
+                Lean::Frame(Box::new(frame))
             }
             _ => {
                 self.last = Some((Shape::of(&now), now.clone()));
