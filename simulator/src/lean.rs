@@ -218,7 +218,7 @@ fn is_empty_links(columns: &LinkColumns) -> bool {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lean {
     /// The whole tick, quantised: the page replaces what it holds.
-    Keyframe(Tick),
+    Keyframe(Box<Tick>),
     Frame(Box<Frame>),
 }
 
@@ -288,7 +288,7 @@ impl LeanEncoder {
             }
             _ => {
                 self.last = Some((Shape::of(&now), now.clone()));
-                Lean::Keyframe(now)
+                Lean::Keyframe(Box::new(now))
             }
         }
     }
