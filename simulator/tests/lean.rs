@@ -100,7 +100,7 @@ fn frames_applied_in_order_give_back_every_tick_quantised() {
             Lean::Keyframe(keyframe) => {
                 keyframes += 1;
                 decoder.keyframe(&keyframe);
-                held = Some(keyframe);
+                held = Some(*keyframe);
             }
             Lean::Frame(frame) => {
                 let text = serde_json::to_string(&frame).unwrap();
