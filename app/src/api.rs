@@ -1,6 +1,7 @@
 //! Talking to the server: the SSE stream that feeds the view, and JSON requests for actions.
 
 use leptos::prelude::*;
+use simulator::lean::{Frame, LeanDecoder};
 use simulator::wire::{ApiError, Snapshot, Tick};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -17,14 +18,17 @@ pub enum Connection {
     Reconnecting,
 }
 
-/// Opens `/api/events` and keeps the live view's snapshot, tick and connection up to date
-/// (while a replay shows other ones, only [`Live::latest`], to go back to). The browser's
-/// EventSource reconnects by itself; the server answers each connection with a fresh
-/// snapshot, so the view resynchronises after a restart.
+/// Opens the lean live stream (`/api/stream`: a snapshot, then a keyframe and frames of
+/// what changed, `simulator::lean`) and keeps the live view's snapshot, tick and connection
+/// up to date (while a replay shows other ones, only [`Live::latest`], to go back to). A
+/// frame is applied to the tick held, in place: nothing that did not change is read again.
+/// The browser's EventSource reconnects by itself; the server answers each connection with
+/// a fresh snapshot and keyframe, so the view resynchronises after a restart.
 pub fn follow_events(live: Live) -> Result<(), String> {
     let (snapshot, tick, connection) = (live.snapshot, live.tick, live.connection);
     let replaying = move || live.screen.get_untracked() == crate::app::Screen::Replay;
-    let source = EventSource::new("/api/events").map_err(js_message)?;
+    let source = EventSource::new("/api/stream").map_err(js_message)?;
+    let decoder = StoredValue::new_local(LeanDecoder::default());
     let on_snapshot = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(text) = event.data().as_string() else {
             return;
@@ -32,6 +36,7 @@ pub fn follow_events(live: Live) -> Result<(), String> {
         match serde_json::from_str::<Snapshot>(&text) {
             Ok(new) => {
                 connection.set(Connection::Live);
+                decoder.update_value(|d| d.keyframe(&new.state));
                 if replaying() {
                     live.latest.update_value(|latest| {
                         latest.1 = Some(new.state.clone());
@@ -45,14 +50,58 @@ pub fn follow_events(live: Live) -> Result<(), String> {
             Err(err) => web_sys::console::error_1(&format!("bad snapshot: {err}").into()),
         }
     });
-    let on_tick = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+    let on_keyframe = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(text) = event.data().as_string() else {
             return;
         };
         match serde_json::from_str::<Tick>(&text) {
-            Ok(new) if replaying() => live.latest.update_value(|latest| latest.1 = Some(new)),
-            Ok(new) => tick.set(Some(new)),
-            Err(err) => web_sys::console::error_1(&format!("bad tick: {err}").into()),
+            Ok(new) => {
+                decoder.update_value(|d| d.keyframe(&new));
+                if replaying() {
+                    live.latest.update_value(|latest| latest.1 = Some(new));
+                } else {
+                    tick.set(Some(new));
+                }
+            }
+            Err(err) => web_sys::console::error_1(&format!("bad keyframe: {err}").into()),
+        }
+    });
+    let stream = source.clone();
+    let on_frame = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some(text) = event.data().as_string() else {
+            return;
+        };
+        let frame = match serde_json::from_str::<Frame>(&text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                web_sys::console::error_1(&format!("bad frame: {err}").into());
+                return;
+            }
+        };
+        let apply = |held: &mut Option<Tick>| {
+            decoder.with_value(|d| match held {
+                Some(held) => d.apply(held, &frame).map_err(|misfit| misfit.0),
+                None => Err("a frame before any keyframe".to_string()),
+            })
+        };
+        let applied = if replaying() {
+            let mut result = Ok(());
+            live.latest.update_value(|latest| result = apply(&mut latest.1));
+            result
+        } else {
+            let mut result = Ok(());
+            tick.update(|held| result = apply(held));
+            result
+        };
+        if let Err(why) = applied {
+            // What the page holds no longer matches the stream: start again from a fresh
+            // snapshot and keyframe.
+            web_sys::console::error_1(&format!("frame not applied, reconnecting: {why}").into());
+            stream.close();
+            connection.set(Connection::Reconnecting);
+            if let Err(err) = follow_events(live) {
+                live.notice.set(Some(err));
+            }
         }
     });
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
@@ -60,7 +109,8 @@ pub fn follow_events(live: Live) -> Result<(), String> {
     });
     for (name, callback) in [
         ("snapshot", on_snapshot.as_ref()),
-        ("tick", on_tick.as_ref()),
+        ("keyframe", on_keyframe.as_ref()),
+        ("frame", on_frame.as_ref()),
         ("error", on_error.as_ref()),
     ] {
         source
@@ -69,7 +119,8 @@ pub fn follow_events(live: Live) -> Result<(), String> {
     }
     // The stream lives as long as the page: hand the callbacks to the browser for good.
     on_snapshot.forget();
-    on_tick.forget();
+    on_keyframe.forget();
+    on_frame.forget();
     on_error.forget();
     std::mem::forget(source);
     Ok(())

@@ -26,6 +26,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod session;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod toxiproxy;
 
@@ -94,6 +95,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
                 .delete(api::delete_saved),
         )
         .route("/events", get(api::events))
+        .route("/stream", get(stream::lean))
         .route("/faults", get(api::list_faults).post(api::inject_fault))
         .route("/faults/{id}", delete(api::revert_fault))
         .route("/layout", put(api::put_layout))

@@ -76,6 +76,8 @@ pub struct TickMessage {
     pub seq: u64,
     pub topology_version: u64,
     pub json: String,
+    /// The same tick, for the lean stream (`/api/stream`) to quantise and diff.
+    pub tick: Tick,
 }
 
 /// Discrete changes a slow stream may fall behind on before it is resynchronised.
@@ -737,10 +739,12 @@ impl Session {
         );
         live.source = source;
         live.take_changes();
+        let tick = live.tick();
         let first = Arc::new(TickMessage {
             seq: 0,
             topology_version: live.topology_version,
-            json: serde_json::to_string(&live.tick()).expect("ticks serialise"),
+            json: serde_json::to_string(&tick).expect("ticks serialise"),
+            tick,
         });
         let (sender, ticks) = watch::channel(first);
         let (reports, to_store) = mpsc::channel::<StoredExperiment>();
@@ -900,6 +904,7 @@ impl Session {
                 seq: latest.seq + 1,
                 topology_version,
                 json,
+                tick,
             });
         });
     }
