@@ -1,15 +1,17 @@
-// Frames per second of the live dashboard in headless Chromium at several topology sizes:
-// loads `scale-free` with N services (or a topology file) into the server, opens the page,
-// waits for the graph (every card in SVG, or a paint of every service on the canvas for
-// large ones), then counts requestAnimationFrame callbacks for 5 s while ticks stream in
-// at 10 Hz.
+// What the live dashboard costs in headless Chromium at several topology sizes: loads
+// `scale-free` with N services (or a topology file, or a template name such as `shop`)
+// into the server, opens the page, and measures the time to the first full draw (every
+// card in SVG, or a paint of every service on the canvas for large ones), the frames per
+// second over 5 s while ticks stream in at 10 Hz, and the bytes per second the page
+// receives over 10 s as they came over the wire (Chrome DevTools protocol,
+// `Network.dataReceived` `encodedDataLength`: compressed bytes when compressed).
 // Usage: node end2end/fps.mjs [base-url] [sizes or topology files, comma-separated]
 // It replaces the server's live topology: point it at a server of its own.
 import { chromium } from '@playwright/test';
 import fs from 'node:fs';
 
 const base = process.argv[2] ?? 'http://127.0.0.1:8080';
-// Each item is a size of `scale-free`, or a topology file (`….json`) to load instead.
+// Each item is a size of `scale-free`, a topology file (`….json`), or a template's name.
 const items = (process.argv[3] ?? '100,500,2000').split(',');
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -19,7 +21,9 @@ try {
   for (const item of items) {
     const template = item.endsWith('.json')
       ? JSON.parse(fs.readFileSync(item, 'utf8'))
-      : await (await fetch(`${base}/api/templates/scale-free?size=${item}`)).json();
+      : /^\d+$/.test(item)
+        ? await (await fetch(`${base}/api/templates/scale-free?size=${item}`)).json()
+        : await (await fetch(`${base}/api/templates/${item}`)).json();
     const size = template.services.length;
     const put = await fetch(`${base}/api/topology`, {
       method: 'PUT',
@@ -28,6 +32,13 @@ try {
     });
     if (!put.ok) throw new Error(`PUT /api/topology: ${put.status} ${await put.text()}`);
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // Every byte the page receives, as sent (headers aside).
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    let received = 0;
+    cdp.on('Network.dataReceived', (event) => {
+      received += event.encodedDataLength;
+    });
     const opened = Date.now();
     await page.goto(base);
     // Drawn: every card in the SVG renderer, or a paint of every service on the canvas.
@@ -59,6 +70,9 @@ try {
           requestAnimationFrame(step);
         }),
     );
+    const before = received;
+    await page.waitForTimeout(10_000);
+    const bytesPerS = (received - before) / 10;
     const graph = page.getByTestId('graph');
     const renderer = await graph.getAttribute('data-renderer');
     const edges =
@@ -67,7 +81,8 @@ try {
         : await page.locator('[data-testid^="edge-"]').count();
     console.log(
       `${size} services, ${edges} edges (${renderer}): first full draw ${drawnMs} ms, ` +
-        `${result.fps.toFixed(1)} fps, longest frame ${result.longest.toFixed(0)} ms`,
+        `${result.fps.toFixed(1)} fps, longest frame ${result.longest.toFixed(0)} ms, ` +
+        `${(bytesPerS / 1024).toFixed(1)} KiB/s received`,
     );
     await page.close();
   }

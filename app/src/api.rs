@@ -18,18 +18,66 @@ pub enum Connection {
     Reconnecting,
 }
 
-/// Opens the lean live stream (`/api/stream`: a snapshot, then a keyframe and frames of
-/// what changed, `simulator::lean`) and keeps the live view's snapshot, tick and connection
+/// Silence after which the stream counts as stalled (a connection cut without a word: a
+/// sleeping laptop, a proxy, a lost network) and is opened again. Ticks come 10 times a
+/// second; a large snapshot on a slow link may take seconds, so this is generous.
+const STALL_MS: f64 = 10_000.0;
+
+/// The stream open now, and when it was last heard from.
+#[derive(Clone, Copy)]
+struct Stream {
+    source: StoredValue<Option<EventSource>, LocalStorage>,
+    heard_ms: StoredValue<f64>,
+}
+
+/// Follows the lean live stream (`/api/stream`: a snapshot, then a keyframe and frames of
+/// what changed, `simulator::lean`), keeping the live view's snapshot, tick and connection
 /// up to date (while a replay shows other ones, only [`Live::latest`], to go back to). A
 /// frame is applied to the tick held, in place: nothing that did not change is read again.
-/// The browser's EventSource reconnects by itself; the server answers each connection with
-/// a fresh snapshot and keyframe, so the view resynchronises after a restart.
+/// The browser's EventSource reconnects by itself after an error; a stream silent for
+/// [`STALL_MS`], or a frame that does not fit, is opened afresh. Each connection starts
+/// with a snapshot and keyframe, so the view resynchronises.
 pub fn follow_events(live: Live) -> Result<(), String> {
+    let stream = Stream {
+        source: StoredValue::new_local(None),
+        heard_ms: StoredValue::new(js_sys::Date::now()),
+    };
+    open_stream(live, stream)?;
+    // It watches for as long as the page lives (never cleared).
+    set_interval_with_handle(
+        move || {
+            if js_sys::Date::now() - stream.heard_ms.get_value() > STALL_MS {
+                web_sys::console::warn_1(&"the live stream went silent: opening it again".into());
+                reopen_stream(live, stream);
+            }
+        },
+        std::time::Duration::from_secs(1),
+    )
+    .map_err(js_message)?;
+    Ok(())
+}
+
+/// Closes the stream open now and opens another.
+fn reopen_stream(live: Live, stream: Stream) {
+    if let Some(source) = stream.source.get_value() {
+        source.close();
+    }
+    live.connection.set(Connection::Reconnecting);
+    if let Err(err) = open_stream(live, stream) {
+        live.notice.set(Some(err));
+    }
+}
+
+fn open_stream(live: Live, stream: Stream) -> Result<(), String> {
     let (snapshot, tick, connection) = (live.snapshot, live.tick, live.connection);
     let replaying = move || live.screen.get_untracked() == crate::app::Screen::Replay;
+    stream.heard_ms.set_value(js_sys::Date::now());
     let source = EventSource::new("/api/stream").map_err(js_message)?;
+    stream.source.set_value(Some(source.clone()));
+    let heard = move || stream.heard_ms.set_value(js_sys::Date::now());
     let decoder = StoredValue::new_local(LeanDecoder::default());
     let on_snapshot = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        heard();
         let Some(text) = event.data().as_string() else {
             return;
         };
@@ -51,6 +99,7 @@ pub fn follow_events(live: Live) -> Result<(), String> {
         }
     });
     let on_keyframe = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        heard();
         let Some(text) = event.data().as_string() else {
             return;
         };
@@ -66,8 +115,8 @@ pub fn follow_events(live: Live) -> Result<(), String> {
             Err(err) => web_sys::console::error_1(&format!("bad keyframe: {err}").into()),
         }
     });
-    let stream = source.clone();
     let on_frame = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        heard();
         let Some(text) = event.data().as_string() else {
             return;
         };
@@ -86,7 +135,8 @@ pub fn follow_events(live: Live) -> Result<(), String> {
         };
         let applied = if replaying() {
             let mut result = Ok(());
-            live.latest.update_value(|latest| result = apply(&mut latest.1));
+            live.latest
+                .update_value(|latest| result = apply(&mut latest.1));
             result
         } else {
             let mut result = Ok(());
@@ -97,21 +147,20 @@ pub fn follow_events(live: Live) -> Result<(), String> {
             // What the page holds no longer matches the stream: start again from a fresh
             // snapshot and keyframe.
             web_sys::console::error_1(&format!("frame not applied, reconnecting: {why}").into());
-            stream.close();
-            connection.set(Connection::Reconnecting);
-            if let Err(err) = follow_events(live) {
-                live.notice.set(Some(err));
-            }
+            reopen_stream(live, stream);
         }
     });
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
         connection.set(Connection::Reconnecting);
     });
+    // The answer's headers: the server is there, a snapshot on its way.
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| heard());
     for (name, callback) in [
         ("snapshot", on_snapshot.as_ref()),
         ("keyframe", on_keyframe.as_ref()),
         ("frame", on_frame.as_ref()),
         ("error", on_error.as_ref()),
+        ("open", on_open.as_ref()),
     ] {
         source
             .add_event_listener_with_callback(name, callback.unchecked_ref())
@@ -122,7 +171,7 @@ pub fn follow_events(live: Live) -> Result<(), String> {
     on_keyframe.forget();
     on_frame.forget();
     on_error.forget();
-    std::mem::forget(source);
+    on_open.forget();
     Ok(())
 }
 

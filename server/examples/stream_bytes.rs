@@ -1,10 +1,10 @@
 //! Bytes a second the live stream costs one viewer, without a browser: the JSON `tick`
 //! (the contract), the lean frames (`simulator::lean`), each as sent plain and through one
-//! gzip stream flushed after every event (what `/api/stream` does), for `scale-free`
-//! topologies of several sizes (and 2,000 services with 10,000 links), ticks at 10 Hz over
+//! gzip stream flushed after every event (what `/api/stream` does), for `shop` and
+//! `scale-free` topologies of several sizes (and 2,000 services with 10,000 links), ticks at 10 Hz over
 //! a 1 s rolling window as the session makes them, a kill a few seconds in.
 //!
-//! `cargo run --release -p server --example stream_bytes [-- 100,500,2000,2000x10000]`
+//! `cargo run --release -p server --example stream_bytes [-- shop,100,500,2000,2000x10000]`
 
 use std::io::Write;
 
@@ -23,9 +23,10 @@ use simulator::wire::Tick;
 
 const SECONDS: u64 = 12;
 
-/// `scale-free` of `services`, with optional low-traffic links added up to `links`.
-fn topology(services: usize, links: Option<usize>) -> Topology {
-    let mut topology = templates::build("scale-free", Some(services), 1).expect("a template");
+/// `scale-free` of `services` (or the template `name`), with optional low-traffic links
+/// added up to `links`.
+fn topology(name: &str, services: Option<usize>, links: Option<usize>) -> Topology {
+    let mut topology = templates::build(name, services, 1).expect("a template");
     let Some(links) = links else {
         return topology;
     };
@@ -75,17 +76,20 @@ impl Gz {
 fn main() {
     let sizes = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "100,500,2000,2000x10000".into());
+        .unwrap_or_else(|| "shop,100,500,2000,2000x10000".into());
     println!(
         "{:<12} {:>9} {:>12} {:>12} {:>12} {:>12} {:>10}",
         "topology", "links", "tick KiB/s", "tick gz", "lean KiB/s", "lean gz", "lean gz/tick"
     );
     for size in sizes.split(',') {
         let (services, links) = match size.split_once('x') {
-            Some((s, l)) => (s.parse().expect("a size"), Some(l.parse().expect("links"))),
-            None => (size.parse().expect("a size"), None),
+            Some((s, l)) => (s.parse().ok(), Some(l.parse().expect("links"))),
+            None => (size.parse().ok(), None),
         };
-        let topology = topology(services, links);
+        let topology = match services {
+            Some(_) => topology("scale-free", services, links),
+            None => topology(size, None, None),
+        };
         let link_count = topology.dependencies.len();
         let victim = topology.services[1].name.clone();
         let mut engine = Engine::new(topology, 1);
@@ -117,7 +121,7 @@ fn main() {
         let per_s = |bytes: usize| bytes as f64 / 10.0 / 1024.0;
         println!(
             "{:<12} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>10.3}",
-            format!("sf-{services}"),
+            services.map_or(size.to_string(), |n| format!("sf-{n}")),
             link_count,
             per_s(tick_bytes),
             per_s(tick_gz),

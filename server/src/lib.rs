@@ -17,6 +17,7 @@
 //! - [`app`] builds the whole router (tests call it without a socket); [`run`] serves it.
 
 pub mod api;
+pub mod csp;
 pub mod demo;
 pub mod error;
 pub mod metrics;
@@ -147,14 +148,20 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
         ),
         _ => router.fallback(dashboard_missing),
     };
-    // The dashboard loads only its own scripts; WASM compilation needs 'wasm-unsafe-eval'.
+    // The dashboard runs its own scripts only: the inline loader by its hash (csp.rs).
+    let csp = std::sync::Arc::new(csp::Csp::new(dist));
     router
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-inline'; \
-                 style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
-            ),
+        .layer(middleware::from_fn(
+            move |request: axum::extract::Request, next: middleware::Next| {
+                let csp = csp.clone();
+                async move {
+                    let mut response = next.run(request).await;
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_SECURITY_POLICY, csp.header());
+                    response
+                }
+            },
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
