@@ -2,7 +2,8 @@
 //! (the contract), the lean frames (`simulator::lean`), each as sent plain and through one
 //! gzip stream flushed after every event (what `/api/stream` does), for `shop` and
 //! `scale-free` topologies of several sizes (and 2,000 services with 10,000 links), ticks at 10 Hz over
-//! a 1 s rolling window as the session makes them, a kill a few seconds in.
+//! a 1 s rolling window as the session makes them, a kill a few seconds in; and the server's
+//! time: quantising a tick (once, shared by every lean stream) and each viewer's frame.
 //!
 //! `cargo run --release -p server --example stream_bytes [-- shop,100,500,2000,2000x10000]`
 
@@ -78,8 +79,16 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "shop,100,500,2000,2000x10000".into());
     println!(
-        "{:<12} {:>9} {:>12} {:>12} {:>12} {:>12} {:>10}",
-        "topology", "links", "tick KiB/s", "tick gz", "lean KiB/s", "lean gz", "lean gz/tick"
+        "{:<12} {:>9} {:>12} {:>12} {:>12} {:>12} {:>10} {:>12} {:>12}",
+        "topology",
+        "links",
+        "tick KiB/s",
+        "tick gz",
+        "lean KiB/s",
+        "lean gz",
+        "lean gz/tick",
+        "ms/tick",
+        "ms/viewer"
     );
     for size in sizes.split(',') {
         let (services, links) = match size.split_once('x') {
@@ -97,6 +106,8 @@ fn main() {
         let mut encoder = LeanEncoder::default();
         let (mut gz_tick, mut gz_lean) = (Gz::new(), Gz::new());
         let (mut tick_bytes, mut tick_gz, mut lean_bytes, mut lean_gz) = (0, 0, 0, 0);
+        let (mut encode_time, mut quantise_time) =
+            (std::time::Duration::ZERO, std::time::Duration::ZERO);
         // The first 2 s settle (and send the keyframe); the last 10 are measured.
         for n in 1..=SECONDS * 10 {
             if n == 50 {
@@ -106,28 +117,41 @@ fn main() {
             rolling.push(engine.take_window());
             let tick = Tick::from_window(&engine, rolling.sum().expect("a window"), 1.0);
             let json = event("tick", &serde_json::to_string(&tick).expect("serialises"));
-            let lean = match encoder.encode(&tick) {
+            let quantising = std::time::Instant::now();
+            let quantised = std::sync::Arc::new(simulator::lean::quantised(&tick));
+            let shared = quantising.elapsed();
+            let encoding = std::time::Instant::now();
+            let encoded = encoder.encode_quantised(quantised);
+            let lean = match encoded {
                 Lean::Keyframe(tick) => event("keyframe", &serde_json::to_string(&tick).unwrap()),
                 Lean::Frame(frame) => event("frame", &serde_json::to_string(&frame).unwrap()),
             };
-            let (a, b) = (gz_tick.send(&json), gz_lean.send(&lean));
+            let b = gz_lean.send(&lean);
+            let took = encoding.elapsed();
+            let a = gz_tick.send(&json);
             if n > 20 {
                 tick_bytes += json.len();
                 tick_gz += a;
                 lean_bytes += lean.len();
                 lean_gz += b;
+                encode_time += took;
+                quantise_time += shared;
             }
         }
         let per_s = |bytes: usize| bytes as f64 / 10.0 / 1024.0;
         println!(
-            "{:<12} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>10.3}",
+            "{:<12} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>12.0} {:>10.3} {:>12.2} {:>12.2}",
             services.map_or(size.to_string(), |n| format!("sf-{n}")),
             link_count,
             per_s(tick_bytes),
             per_s(tick_gz),
             per_s(lean_bytes),
             per_s(lean_gz),
-            lean_gz as f64 / tick_bytes as f64
+            lean_gz as f64 / tick_bytes as f64,
+            // Quantising, once a tick for every viewer.
+            quantise_time.as_secs_f64() * 1e3 / 100.0,
+            // Diffing, serialising and compressing one viewer's event.
+            encode_time.as_secs_f64() * 1e3 / 100.0
         );
     }
 }

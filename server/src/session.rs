@@ -78,6 +78,9 @@ pub struct TickMessage {
     pub json: String,
     /// The same tick, for the lean stream (`/api/stream`) to quantise and diff.
     pub tick: Tick,
+    /// It quantised (`simulator::lean`), made by the first lean stream to need it and
+    /// shared by the rest.
+    pub quantised: std::sync::OnceLock<Arc<Tick>>,
 }
 
 /// Discrete changes a slow stream may fall behind on before it is resynchronised.
@@ -745,6 +748,7 @@ impl Session {
             topology_version: live.topology_version,
             json: serde_json::to_string(&tick).expect("ticks serialise"),
             tick,
+            quantised: std::sync::OnceLock::new(),
         });
         let (sender, ticks) = watch::channel(first);
         let (reports, to_store) = mpsc::channel::<StoredExperiment>();
@@ -905,6 +909,7 @@ impl Session {
                 topology_version,
                 json,
                 tick,
+                quantised: std::sync::OnceLock::new(),
             });
         });
     }

@@ -100,7 +100,10 @@ pub async fn lean(State(state): State<AppState>, headers: HeaderMap) -> Response
             encoder.restart();
         }
         if message.topology_version <= sent_version {
-            let (name, data) = match encoder.encode(&message.tick) {
+            let quantised = message
+                .quantised
+                .get_or_init(|| std::sync::Arc::new(simulator::lean::quantised(&message.tick)));
+            let (name, data) = match encoder.encode_quantised(quantised.clone()) {
                 Lean::Keyframe(tick) => ("keyframe", serde_json::to_string(&tick)),
                 Lean::Frame(frame) => ("frame", serde_json::to_string(&frame)),
             };

@@ -19,6 +19,7 @@
 //! its precision) keeps more places.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,9 @@ pub const SHARE_THRESHOLDS: [f64; 5] = [0.0, 0.05, 0.95, 0.99, 0.999];
 fn quantise(value: f64, decimals: usize, scale: f64, thresholds: &[f64]) -> f64 {
     if !value.is_finite() {
         return value;
+    }
+    if let Some(rounded) = quantise_fast(value, decimals, scale, thresholds) {
+        return rounded;
     }
     // Places of the value itself once divided back (scale is a power of ten).
     let shift = scale.log10().round() as i64;
@@ -64,6 +68,31 @@ fn quantise(value: f64, decimals: usize, scale: f64, thresholds: &[f64]) -> f64 
         .map(at)
         .find(|&rounded| faithful(rounded))
         .unwrap_or_else(|| at(12))
+}
+
+/// [`quantise`] by arithmetic, where that is sure to agree with the formatting: the value
+/// is not within a hair of halfway between two shown values, and crosses no threshold.
+/// `None` otherwise (then the formatting decides).
+fn quantise_fast(value: f64, decimals: usize, scale: f64, thresholds: &[f64]) -> Option<f64> {
+    // Shown steps per unit of the value: 1,000 for a share to 0.1 point, 0.01 for
+    // milliseconds shown as 0.1 s.
+    let per_unit = scale * 10f64.powi(decimals as i32);
+    let steps = value * per_unit;
+    let fraction = steps - steps.floor();
+    if (fraction - 0.5).abs() < 1e-6 || steps.abs() > 1e15 {
+        return None;
+    }
+    let whole = steps.round();
+    // Divided (or multiplied) by an exact power of ten: the double nearest the decimal.
+    let rounded = if per_unit >= 1.0 {
+        whole / per_unit.round()
+    } else {
+        whole * (1.0 / per_unit).round()
+    };
+    let keeps_sides = thresholds
+        .iter()
+        .all(|&t| (value > t) == (rounded > t) && (value < t) == (rounded < t));
+    keeps_sides.then_some(rounded)
 }
 
 /// A share at the page's precision (`99.9%`).
@@ -268,7 +297,7 @@ impl Shape {
 /// Makes one stream's lean ticks: remembers the last it sent.
 #[derive(Default)]
 pub struct LeanEncoder {
-    last: Option<(Shape, Tick)>,
+    last: Option<(Shape, Arc<Tick>)>,
 }
 
 impl LeanEncoder {
@@ -279,7 +308,11 @@ impl LeanEncoder {
     }
 
     pub fn encode(&mut self, tick: &Tick) -> Lean {
-        let now = quantised(tick);
+        self.encode_quantised(Arc::new(quantised(tick)))
+    }
+
+    /// [`LeanEncoder::encode`] of a tick already [`quantised`] — once for every stream.
+    pub fn encode_quantised(&mut self, now: Arc<Tick>) -> Lean {
         match self.last.as_mut() {
             Some((shape, last)) if shape.fits(&now) => {
                 let frame = diff(last, &now);
@@ -287,8 +320,9 @@ impl LeanEncoder {
                 Lean::Frame(Box::new(frame))
             }
             _ => {
-                self.last = Some((Shape::of(&now), now.clone()));
-                Lean::Keyframe(Box::new(now))
+                let keyframe = Box::new(Tick::clone(&now));
+                self.last = Some((Shape::of(&now), now));
+                Lean::Keyframe(keyframe)
             }
         }
     }
