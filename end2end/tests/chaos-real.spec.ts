@@ -1,13 +1,11 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Dashboard } from './dashboard';
-import { type Started, observedShop, start, stop, stopAll } from './processes';
+import { stopAll, withRealShop } from './processes';
 
 // The real shop (`blastradius demo`, every call through the server's fault proxies),
 // observed, and broken from the page: the faults are real, the figures come from its spans.
 const port = Number(process.env.E2E_CHAOS_PORT ?? '8769');
-const base = `http://127.0.0.1:${port}`;
 
 /** The share the text `12.5%` shows, NaN for `—`. */
 const share = (text: string | null) => Number.parseFloat(text ?? '') / 100;
@@ -18,10 +16,7 @@ test.afterEach(stopAll);
 test('the real shop broken from the page: kill, revive, partition, heal, an experiment', async ({ page }) => {
   test.setTimeout(120_000);
   // A sixth of the template's load: each call crosses two proxies in the (debug) server.
-  const { dir, shop, server } = await observedShop('blastradius-chaos-real-', port, 1 / 6);
-  let demo: Started | undefined;
-  try {
-    demo = await start(['demo', shop, '--server', base], /Ctrl-C stops every process/);
+  await withRealShop('blastradius-chaos-real-', port, 1 / 6, async (base, demo) => {
     expect(demo.output()).toContain('fault proxies registered');
     const dashboard = new Dashboard(page);
     await page.goto(base);
@@ -100,11 +95,5 @@ test('the real shop broken from the page: kill, revive, partition, heal, an expe
     // Its fault is gone, and the shop recovers.
     await expect.poll(async () => (await (await page.request.get(`${base}/api/faults`)).json()).length).toBe(0);
     await dashboard.expectAvailability((a) => a > 0.95);
-  } finally {
-    if (demo) await stop(demo.child);
-    await stop(server.child);
-    if (process.env.E2E_SERVER_LOG) fs.writeFileSync(process.env.E2E_SERVER_LOG, server.output());
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  expect(demo?.output()).toContain('every process stopped');
+  });
 });

@@ -1,14 +1,12 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { Dashboard } from './dashboard';
-import { type Started, observedShop, start, stop, stopAll } from './processes';
+import { stopAll, withRealShop } from './processes';
 
 // "Model this": the real shop (`blastradius demo`, calls through the fault proxies),
 // observed; its model, estimated from the traces, runs beside it as a simulation; a real
 // kill from the page reaches both, and each entry's predicted share stands beside the real.
 const port = Number(process.env.E2E_MODEL_PORT ?? '8770');
-const base = `http://127.0.0.1:${port}`;
 
 /** The share the text `12.5%` shows, NaN for `—`. */
 const share = (text: string | null) => Number.parseFloat(text ?? '') / 100;
@@ -18,10 +16,7 @@ test.afterEach(stopAll);
 
 test('Model this: the model beside the real shop, a real kill in both, prediction and reality side by side', async ({ page }) => {
   test.setTimeout(120_000);
-  const { dir, shop, server } = await observedShop('blastradius-model-real-', port, 1 / 6);
-  let demo: Started | undefined;
-  try {
-    demo = await start(['demo', shop, '--server', base], /Ctrl-C stops every process/);
+  await withRealShop('blastradius-model-real-', port, 1 / 6, async (base) => {
     const dashboard = new Dashboard(page);
     await page.goto(base);
     await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
@@ -93,11 +88,5 @@ test('Model this: the model beside the real shop, a real kill in both, predictio
     // Leaving the screen stops the model.
     await page.getByTestId('screen-live').click();
     await expect.poll(async () => (await page.request.get(`${base}/api/observed/twin`)).status()).toBe(404);
-  } finally {
-    if (demo) await stop(demo.child);
-    await stop(server.child);
-    if (process.env.E2E_SERVER_LOG) fs.writeFileSync(process.env.E2E_SERVER_LOG, server.output());
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  expect(demo?.output()).toContain('every process stopped');
+  });
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { expect } from '@playwright/test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,4 +87,31 @@ export async function observedShop(
     /serving on/,
   );
   return { dir, shop, server };
+}
+
+/**
+ * Runs `body` against the real shop: a server of its own with --observe on `port`, and
+ * `blastradius demo` running the shop at `share` of its load, every call through the
+ * server's fault proxies. Stops both by their own ids (the demo first), keeps the server's
+ * output in `E2E_SERVER_LOG` if set, and checks the demo stopped every process it started.
+ */
+export async function withRealShop(
+  prefix: string,
+  port: number,
+  share: number,
+  body: (base: string, demo: Started) => Promise<void>,
+) {
+  const base = `http://127.0.0.1:${port}`;
+  const { dir, shop, server } = await observedShop(prefix, port, share);
+  let demo: Started | undefined;
+  try {
+    demo = await start(['demo', shop, '--server', base], /Ctrl-C stops every process/);
+    await body(base, demo);
+  } finally {
+    if (demo) await stop(demo.child);
+    await stop(server.child);
+    if (process.env.E2E_SERVER_LOG) fs.writeFileSync(process.env.E2E_SERVER_LOG, server.output());
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  expect(demo?.output()).toContain('every process stopped');
 }

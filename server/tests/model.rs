@@ -74,6 +74,37 @@ fn serve(dir: &std::path::Path) -> (Stopping, String) {
     (server, base)
 }
 
+/// The service `name` of a model (a topology file as JSON).
+fn service_in(model: &Value, name: &str) -> Value {
+    model["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not modelled: {model}"))
+        .clone()
+}
+
+/// The dependency `from` → `to` of a model.
+fn dependency_in(model: &Value, from: &str, to: &str) -> Value {
+    model["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["from"] == from && d["to"] == to)
+        .unwrap_or_else(|| panic!("{from}->{to} not modelled: {model}"))
+        .clone()
+}
+
+/// `got` is within `share` of `want` (`context` printed if not).
+fn assert_within(got: &Value, want: f64, share: f64, context: &Value) {
+    let got = got.as_f64().unwrap();
+    assert!(
+        (got - want).abs() <= share * want,
+        "{got} is not within {share} of {want}: {context}"
+    );
+}
+
 /// A directory of its own holding `system` as `name.json`.
 fn system_file(name: &str, system: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("blastradius-model-{name}-{}", std::process::id()));
@@ -116,31 +147,9 @@ fn a_demo_system_is_modelled_from_its_spans() {
     .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     let model = &answer["topology"];
-    let service = |name: &str| {
-        model["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("{name} not modelled: {model}"))
-            .clone()
-    };
-    let dependency = |to: &str| {
-        model["dependencies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["from"] == "front" && d["to"] == to)
-            .unwrap_or_else(|| panic!("front->{to} not modelled: {model}"))
-            .clone()
-    };
-    let within = |got: &Value, want: f64, share: f64| {
-        let got = got.as_f64().unwrap();
-        assert!(
-            (got - want).abs() <= share * want,
-            "{got} is not within {share} of {want}: {answer}"
-        );
-    };
+    let service = |name: &str| service_in(model, name);
+    let dependency = |to: &str| dependency_in(model, "front", to);
+    let within = |got: &Value, want: f64, share: f64| assert_within(got, want, share, &answer);
     // Replicas exact; ingress and calls within 15%.
     assert_eq!(service("front")["replicas"], 2);
     assert_eq!(service("back")["replicas"], 3);
@@ -298,31 +307,9 @@ fn a_chain_with_an_optional_retried_callee_is_modelled_and_its_kills_predicted()
         .unwrap()
     };
     let model = get("/api/observed/model");
-    let service = |name: &str| {
-        model["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("{name} not modelled: {model}"))
-            .clone()
-    };
-    let dependency = |from: &str, to: &str| {
-        model["dependencies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["from"] == from && d["to"] == to)
-            .unwrap_or_else(|| panic!("{from}->{to} not modelled: {model}"))
-            .clone()
-    };
-    let within = |got: &Value, want: f64, share: f64| {
-        let got = got.as_f64().unwrap();
-        assert!(
-            (got - want).abs() <= share * want,
-            "{got} is not within {share} of {want}: {model}"
-        );
-    };
+    let service = |name: &str| service_in(&model, name);
+    let dependency = |from: &str, to: &str| dependency_in(&model, from, to);
+    let within = |got: &Value, want: f64, share: f64| assert_within(got, want, share, &model);
     for (name, replicas) in [("api", 1), ("orders", 2), ("stock", 2), ("db", 3)] {
         assert_eq!(service(name)["replicas"], replicas, "{name}: {model}");
     }

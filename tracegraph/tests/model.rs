@@ -181,12 +181,17 @@ fn request(spans: &mut Spans, n: u64, at: u64) {
     );
 }
 
-fn model_of(requests: u64) -> Model {
-    let mut model = Model::new(ModelConfig::default());
-    let mut spans = Spans {
+/// An empty model, and no spans written yet.
+fn fresh() -> (Model, Spans) {
+    let spans = Spans {
         next: 0,
         sent: Vec::new(),
     };
+    (Model::new(ModelConfig::default()), spans)
+}
+
+fn model_of(requests: u64) -> Model {
+    let (mut model, mut spans) = fresh();
     // 50 requests a second, sent every 100 ms.
     for n in 0..requests {
         let at = T0 + n * 20 * MS;
@@ -298,11 +303,7 @@ fn thin_estimates_are_flagged_and_the_same_spans_give_the_same_model() {
 /// `b`'s retry follows `a`'s retry. `resend` sets `http.request.resend_count` on the
 /// resends (as the semantic conventions ask: not on first attempts).
 fn side_by_side_failures(resend: bool) -> u32 {
-    let mut model = Model::new(ModelConfig::default());
-    let mut spans = Spans {
-        next: 0,
-        sent: Vec::new(),
-    };
+    let (mut model, mut spans) = fresh();
     for n in 0..40u64 {
         let at = T0 + n * 100 * MS;
         let trace = u128::from(n) << 32 | 2;
