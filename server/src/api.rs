@@ -1,17 +1,11 @@
 //! The HTTP API (SPEC "HTTP — Contract"): health, topology, faults, the session's controls,
 //! templates and the SSE stream.
 
-use std::convert::Infallible;
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::PollNext;
-use futures_util::{Stream, StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use simulator::engine::FaultId;
 use simulator::experiment::Plan;
@@ -23,14 +17,11 @@ use simulator::topology::Topology;
 use simulator::wire::{
     Created, ExperimentSummary, FaultRecord, MonkeySettings, RunInfo, StoredExperiment, Tick,
 };
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use crate::AppState;
 use crate::error::AppError;
 use crate::session::{
-    ChangeMessage, ControlError, ExperimentError, MonkeyChange, SessionChange, SessionState,
-    TickMessage, unix_now,
+    ControlError, ExperimentError, MonkeyChange, SessionChange, SessionState, unix_now,
 };
 use crate::store::{self, SavedTopology, Store, StoreError};
 
@@ -126,78 +117,6 @@ pub async fn put_topology(
     let dropped_faults = state.session.replace_topology(topology);
     tracing::info!(topology = %name, dropped = dropped_faults.len(), "topology replaced");
     Ok(Json(Replaced { dropped_faults }))
-}
-
-/// What an event stream follows: the latest tick, and each discrete change.
-enum Followed {
-    Tick(Arc<TickMessage>),
-    Change(Arc<ChangeMessage>),
-    /// The stream fell behind on changes and missed some.
-    Missed,
-}
-
-/// `GET /api/events`: a `snapshot` event, then a `tick` event at every tick, a fresh
-/// `snapshot` before the first tick of each new topology, and an event for each change:
-/// `fault_added`, `fault_removed`, `topology`, `experiment`. A stream that misses changes
-/// (too slow to read them) gets a fresh `snapshot`, which holds the state they led to.
-pub async fn events(
-    State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    // Subscribe before the snapshot, so no change falls between the two.
-    let (ticks, changes, guard) = state.session.subscribe();
-    let (snapshot, version) = state.session.snapshot();
-    let first = sse_json("snapshot", &snapshot);
-    let session = state.session.clone();
-    // The snapshot already holds the current figures: follow from the next tick on.
-    let ticks = WatchStream::from_changes(ticks).map(Followed::Tick);
-    let changes = BroadcastStream::new(changes).map(|change| match change {
-        Ok(change) => Followed::Change(change),
-        Err(BroadcastStreamRecvError::Lagged(_)) => Followed::Missed,
-    });
-    // Changes first when both are ready: the session sends a change before the tick that
-    // shows it, so a `topology` event comes before the snapshot of the new topology.
-    let following = stream::select_with_strategy(changes, ticks, |_: &mut ()| PollNext::Left)
-        .scan(version, move |sent_version, followed| {
-            let mut events = Vec::with_capacity(2);
-            match followed {
-                Followed::Tick(tick) => {
-                    if tick.topology_version > *sent_version {
-                        let (snapshot, version) = session.snapshot();
-                        *sent_version = version;
-                        events.push(Ok(sse_json("snapshot", &snapshot)));
-                    }
-                    if tick.topology_version <= *sent_version {
-                        events.push(Ok(Event::default()
-                            .event("tick")
-                            .id(tick.seq.to_string())
-                            .data(&tick.json)));
-                    }
-                }
-                Followed::Change(change) => {
-                    events.push(Ok(Event::default().event(change.event).data(&change.json)));
-                }
-                Followed::Missed => {
-                    let (snapshot, version) = session.snapshot();
-                    *sent_version = version;
-                    events.push(Ok(sse_json("snapshot", &snapshot)));
-                }
-            }
-            std::future::ready(Some(stream::iter(events)))
-        })
-        .flatten()
-        // The guard lives as long as the stream: dropping it counts the client out.
-        .map(move |event| {
-            let _counted = &guard;
-            event
-        });
-    let stream = stream::once(async move { Ok(first) }).chain(following);
-    Sse::new(stream).keep_alive(KeepAlive::default())
-}
-
-fn sse_json(name: &str, value: &impl Serialize) -> Event {
-    Event::default()
-        .event(name)
-        .data(serde_json::to_string(value).expect("API messages serialise"))
 }
 
 /// `POST /v1/traces`: the OTLP/HTTP trace receiver.

@@ -95,7 +95,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
                 .put(api::put_saved)
                 .delete(api::delete_saved),
         )
-        .route("/events", get(api::events))
+        .route("/events", get(stream::events))
         .route("/stream", get(stream::lean))
         .route("/faults", get(api::list_faults).post(api::inject_fault))
         .route("/faults/{id}", delete(api::revert_fault))

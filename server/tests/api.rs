@@ -431,6 +431,103 @@ async fn events_stream_a_snapshot_then_ticks_at_10_hz() {
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }
 
+/// The events of `path` on a live server over `for_ms`, asked for with
+/// `Accept-Encoding: gzip`: whether the answer said gzip, and `(name, data)` as decoded.
+async fn read_gzipped_events(url: &str, path: &str, for_ms: u64) -> (bool, Vec<(String, String)>) {
+    use std::io::Write;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\nAccept-Encoding: gzip\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(for_ms);
+    let mut buffer = [0u8; 65536];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buffer[..n]);
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    // Chunked transfer encoding: a hex size line, the bytes, CRLF; a chunk cut off by the
+    // deadline is left out.
+    let mut body = Vec::new();
+    let mut rest = &raw[split..];
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+        let start = line_end + 2;
+        if size == 0 || rest.len() < start + size + 2 {
+            break;
+        }
+        body.extend_from_slice(&rest[start..start + size]);
+        rest = &rest[start + size + 2..];
+    }
+    let gzip = head.contains("content-encoding: gzip");
+    let text = if gzip {
+        // Flushed after every event: what has come decodes, though the stream goes on.
+        let mut decoder = flate2::write::GzDecoder::new(Vec::new());
+        decoder.write_all(&body).unwrap();
+        decoder.flush().unwrap();
+        String::from_utf8(decoder.get_ref().clone()).unwrap()
+    } else {
+        String::from_utf8(body).unwrap()
+    };
+    let mut events = Vec::new();
+    let mut name = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("event: ") {
+            name = rest.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            events.push((std::mem::take(&mut name), data.to_string()));
+        }
+    }
+    (gzip, events)
+}
+
+#[tokio::test]
+async fn both_streams_are_gzipped_for_a_client_that_asks_and_decode_event_by_event() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::run(listener, router(None), std::future::pending()));
+
+    let (gzip, events) = read_gzipped_events(&url, "/api/events", 1_200).await;
+    assert!(gzip);
+    assert_eq!(events[0].0, "snapshot");
+    let ticks: Vec<Tick> = events[1..]
+        .iter()
+        .filter(|(name, _)| name == "tick")
+        .map(|(_, data)| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(ticks.len() >= 5, "{} ticks in 1.2 s", ticks.len());
+
+    // The lean stream: a snapshot, a keyframe, then frames that apply to it.
+    let (gzip, events) = read_gzipped_events(&url, "/api/stream", 1_200).await;
+    assert!(gzip);
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names[..2], ["snapshot", "keyframe"]);
+    assert!(
+        names[2..].iter().all(|n| *n == "frame") && names.len() >= 6,
+        "{names:?}"
+    );
+    let mut held: Tick = serde_json::from_str(&events[1].1).unwrap();
+    let mut decoder = simulator::lean::LeanDecoder::default();
+    decoder.keyframe(&held);
+    for (_, data) in &events[2..] {
+        let frame: simulator::lean::Frame = serde_json::from_str(data).unwrap();
+        decoder.apply(&mut held, &frame).unwrap();
+    }
+    assert!(held.t > serde_json::from_str::<Tick>(&events[1].1).unwrap().t);
+}
+
 #[tokio::test]
 async fn a_new_topology_runs_and_a_bad_one_changes_nothing() {
     let router = router(None);
