@@ -149,6 +149,8 @@ pub struct ControlError {
 #[derive(Debug, PartialEq)]
 pub enum TwinError {
     NotObserved,
+    /// The observed graph comes from Prometheus's metrics: no spans to estimate from.
+    NoSpans,
     NoModel,
 }
 
@@ -157,6 +159,9 @@ impl std::fmt::Display for TwinError {
         f.write_str(match self {
             TwinError::NotObserved => {
                 "the model runs beside the observed system: switch the source to observed first"
+            }
+            TwinError::NoSpans => {
+                "the model is estimated from spans; with --prometheus as the source there are none"
             }
             TwinError::NoModel => {
                 "no model yet: the model needs traces of requests that ended (a root span per request, folded 3 s after its trace went quiet)"
@@ -1505,6 +1510,9 @@ impl Session {
     pub fn start_twin(&self) -> Result<TwinView, TwinError> {
         if self.source() != Source::Observed {
             return Err(TwinError::NotObserved);
+        }
+        if self.observed.prometheus().is_some() {
+            return Err(TwinError::NoSpans);
         }
         let (model, _) = self.observed.model_topology();
         if model.services.iter().all(|s| !s.is_entry()) {

@@ -194,6 +194,9 @@ async fn the_graph_comes_from_a_real_prometheus_for_both_metric_families() {
     let names: Vec<&str> = topology.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["cart", "gateway", "orders", "web"]);
     topology.validate().unwrap();
+    // No spans, no model to run beside it: said, not an empty model.
+    let refused = session.start_twin().unwrap_err();
+    assert!(refused.to_string().contains("--prometheus"), "{refused}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
