@@ -116,7 +116,15 @@ pub fn millis(value: f64) -> f64 {
     } else if value < 10_000.0 {
         quantise(value, 0, 1.0, &[10.0, 10_000.0])
     } else {
-        quantise(value, 1, 0.001, &[10_000.0])
+        // Shown as seconds (`ms / 1000.0` to one place): rounded in seconds the same way.
+        let seconds = quantise(value / 1000.0, 1, 1.0, &[10.0]);
+        let ms: f64 = format!("{:.6}", seconds * 1000.0).parse().unwrap_or(value);
+        let shown = |ms: f64| format!("{:.1}", ms / 1000.0);
+        if shown(ms) == shown(value) && ms >= 10_000.0 {
+            ms
+        } else {
+            value
+        }
     }
 }
 

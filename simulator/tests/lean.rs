@@ -65,6 +65,14 @@ fn quantised_figures_read_as_the_exact_ones_and_keep_their_side_of_every_thresho
     ] {
         assert_eq!(percent(lean::share(v)), percent(v), "share {v}");
     }
+    // Whole numbers, often halfway between two shown values.
+    for n in 0..100_000 {
+        let x = n as f64 * 0.5;
+        assert_eq!(rate(lean::rate(x)), rate(x), "rate {x}");
+        assert_eq!(millis(lean::millis(x)), millis(x), "millis {x}");
+        let ms = 10_000.0 + n as f64 * 50.0;
+        assert_eq!(millis(lean::millis(ms)), millis(ms), "millis {ms}");
+    }
 }
 
 /// The shop's ticks, 10 a second, with a kill and its revert on the way.
