@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 /// The policy for the dashboard in `dist` (none: no inline script allowed at all).
 pub struct Csp {
     index: Option<PathBuf>,
-    /// The policy and the modification time of the `index.html` it was made from.
-    made: Mutex<Option<(SystemTime, HeaderValue)>>,
+    /// The policy and the modification time and length of the `index.html` it was made
+    /// from.
+    made: Mutex<Option<((SystemTime, u64), HeaderValue)>>,
 }
 
 impl Csp {
@@ -28,10 +29,11 @@ impl Csp {
 
     /// The policy now.
     pub fn header(&self) -> HeaderValue {
-        let modified = self
-            .index
-            .as_deref()
-            .and_then(|index| std::fs::metadata(index).and_then(|m| m.modified()).ok());
+        // Its time and length: a rebuild within a coarse timestamp's tick changes the length.
+        let modified = self.index.as_deref().and_then(|index| {
+            let meta = std::fs::metadata(index).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        });
         let Some((index, modified)) = self.index.as_deref().zip(modified) else {
             return policy(&[]);
         };
@@ -81,7 +83,9 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
             break;
         };
         if !tag.contains("src=") {
-            let digest = Sha256::digest(&body.as_bytes()[..close]);
+            // Hashed as the browser sees it: the HTML parser reads CR LF and CR as LF.
+            let text = body[..close].replace("\r\n", "\n").replace('\r', "\n");
+            let digest = Sha256::digest(text.as_bytes());
             hashes.push(format!(
                 "sha256-{}",
                 base64::engine::general_purpose::STANDARD.encode(digest)
@@ -100,6 +104,11 @@ mod tests {
     fn inline_scripts_are_hashed_and_others_are_not() {
         // The hash of `alert('Hello, world.');`, as the CSP specification gives it.
         let html = "<script src=\"/a.js\"></script><script>alert('Hello, world.');</script>";
+        // Line ends as the browser reads them.
+        assert_eq!(
+            inline_script_hashes("<script>a;\r\nb;</script>"),
+            inline_script_hashes("<script>a;\nb;</script>")
+        );
         assert_eq!(
             inline_script_hashes(html),
             ["sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng="]

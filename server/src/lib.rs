@@ -156,9 +156,18 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
                 let csp = csp.clone();
                 async move {
                     let mut response = next.run(request).await;
-                    response
-                        .headers_mut()
-                        .insert(header::CONTENT_SECURITY_POLICY, csp.header());
+                    // Documents only (the page, the missing-dashboard page): what a
+                    // browser could run scripts in.
+                    let html = response
+                        .headers()
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("text/html"));
+                    if html {
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_SECURITY_POLICY, csp.header());
+                    }
                     response
                 }
             },

@@ -1519,6 +1519,10 @@ impl Session {
             return Err(TwinError::NoModel);
         }
         let mut live = self.lock();
+        // Switched meanwhile: a twin now would never advance.
+        if live.source != Source::Observed {
+            return Err(TwinError::NotObserved);
+        }
         let mut twin = Twin::start(model, live.seed, live.proxies.now_s(), COMPARE_SLO);
         twin.mirror_faults(&live.proxies.records());
         let view = twin.view();

@@ -69,19 +69,35 @@ impl Out {
     }
 }
 
+/// Whether `Accept-Encoding` takes gzip: named (or `*`) with a quality above zero, and not
+/// refused by name.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let mut gzip = None;
+    let mut any = None;
+    for coding in headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            // `gzip;q=0` refuses it.
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            name.eq_ignore_ascii_case("gzip") && !refused
-        })
+    {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let quality = parts
+            .filter_map(|p| {
+                p.trim()
+                    .to_ascii_lowercase()
+                    .strip_prefix("q=")
+                    .map(str::to_string)
+            })
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match name.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(quality > 0.0),
+            "*" => any = Some(quality > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 /// `GET /api/stream`: a snapshot, then a keyframe and frames; a fresh snapshot (and
@@ -209,4 +225,28 @@ fn respond(
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_taken_when_named_or_starred_and_not_refused() {
+        let accepts = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).unwrap(),
+            );
+            accepts_gzip(&headers)
+        };
+        assert!(accepts("gzip, deflate, br, zstd"));
+        assert!(accepts("GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip;Q=0.000, *"));
+        assert!(!accepts("br, deflate"));
+        assert!(!accepts("identity"));
+    }
 }

@@ -233,15 +233,28 @@ impl Record {
         tick: &Tick,
     ) {
         let availability = availability.map(round6);
+        let mut seen = std::collections::BTreeSet::new();
+        let push = |recent: &mut VecDeque<(u64, u64)>, second: (u64, u64)| {
+            if recent.len() == ENTRY_SPAN_S {
+                recent.pop_front();
+            }
+            recent.push_back(second);
+        };
         for (name, arrivals, successes, failures) in entries {
             self.counts.0 += arrivals;
             self.counts.1 += successes;
             self.counts.2 += failures;
-            let recent = self.recent.entry(name.to_string()).or_default();
-            if recent.len() == ENTRY_SPAN_S {
-                recent.pop_front();
+            push(
+                self.recent.entry(name.to_string()).or_default(),
+                (successes + failures, successes),
+            );
+            seen.insert(name);
+        }
+        // An entry gone from the figures (an observed one no longer seen) ended nothing.
+        for (name, recent) in &mut self.recent {
+            if !seen.contains(name.as_str()) {
+                push(recent, (0, 0));
             }
-            recent.push_back((successes + failures, successes));
         }
         self.timeline.push(TimelinePoint { t, availability });
         self.last_availability = availability;

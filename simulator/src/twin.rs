@@ -19,6 +19,9 @@ use crate::replay::{SecondWindow, run_by_seconds};
 use crate::topology::Topology;
 use crate::wire::{FaultRecord, Tick};
 
+/// Seconds of model time [`Twin::advance_to`] simulates at most in one call.
+pub const MAX_CATCH_UP_S: f64 = 5.0;
+
 /// The model run beside the real system.
 pub struct Twin {
     engine: Engine,
@@ -64,7 +67,7 @@ pub struct TwinView {
     pub model: SideView,
     /// The real system over the same seconds, from its traces.
     pub real: SideView,
-    /// The real faults while the twin ran, as the model took them.
+    /// The real system's faults now, as the model took them.
     pub faults: Vec<MirroredFault>,
     /// The model it runs (as estimated when it started).
     pub topology: Topology,
@@ -92,8 +95,14 @@ impl Twin {
         ((s - self.offset_s).max(0.0) * NANOS_PER_SEC).round() as Nanos
     }
 
-    /// Runs the model to the observed clock's `now_s`, a second at a time.
+    /// Runs the model to the observed clock's `now_s`, a second at a time. After a stall
+    /// (a sleeping laptop) it skips what it cannot catch up within [`MAX_CATCH_UP_S`]:
+    /// simulating hours here would hold up the session.
     pub fn advance_to(&mut self, now_s: f64) {
+        let behind_s = self.twin_ns(now_s).saturating_sub(self.engine.now()) as f64 / NANOS_PER_SEC;
+        if behind_s > MAX_CATCH_UP_S {
+            self.offset_s += behind_s - MAX_CATCH_UP_S;
+        }
         let until = self.twin_ns(now_s);
         let Twin {
             engine,
@@ -120,7 +129,9 @@ impl Twin {
                 continue;
             }
             let start = self.twin_ns(record.start_s).max(now);
-            let gone_s = (start - self.twin_ns(record.start_s)) as f64 / NANOS_PER_SEC;
+            // What of its duration passed before the model takes it (before the model
+            // started, too).
+            let gone_s = (self.offset_s + start as f64 / NANOS_PER_SEC - record.start_s).max(0.0);
             let fault = Fault {
                 at_s: Some(start as f64 / NANOS_PER_SEC),
                 duration_s: record.fault.duration_s.map(|d| (d - gone_s).max(0.0)),

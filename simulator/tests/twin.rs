@@ -138,3 +138,28 @@ fn the_same_faults_and_seed_give_the_same_model_run() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_fault_older_than_the_model_keeps_its_end_and_a_stall_is_skipped() {
+    let shop = templates::build("shop", None, 1).expect("shop is built in");
+    // The model starts at 30 s; a kill made at 20 s for 15 s ends at 35 s (twin 5 s).
+    let mut twin = Twin::start(shop, 5, 30.0, 0.99);
+    let record = FaultRecord {
+        id: 3,
+        fault: Fault {
+            duration_s: Some(15.0),
+            ..Fault::kill("cart")
+        },
+        state: "active".into(),
+        start_s: 20.0,
+        description: "kill cart".into(),
+    };
+    twin.mirror_faults(std::slice::from_ref(&record));
+    twin.advance_to(34.0);
+    assert_eq!(twin.view().model.health["cart"].as_str(), "down");
+    twin.advance_to(37.0);
+    assert_ne!(twin.view().model.health["cart"].as_str(), "down");
+    // An hour's stall: the model moves on by at most 5 s, the rest skipped.
+    twin.advance_to(3_637.0);
+    assert_eq!(twin.view().t, 12.0);
+}
