@@ -20,14 +20,24 @@ pub enum Connection {
 
 /// Silence after which the stream counts as stalled (a connection cut without a word: a
 /// sleeping laptop, a proxy, a lost network) and is opened again. Ticks come 10 times a
-/// second; a large snapshot on a slow link may take seconds, so this is generous.
+/// second; a large snapshot on a slow link may take seconds, so this is generous, and it
+/// doubles (to [`STALL_MAX_MS`]) each time a stream is reopened without a word heard.
 const STALL_MS: f64 = 10_000.0;
+const STALL_MAX_MS: f64 = 80_000.0;
 
-/// The stream open now, and when it was last heard from.
+type Handler = Closure<dyn FnMut(web_sys::Event)>;
+
+/// The stream open now: its EventSource and handlers, when it was last heard from, and
+/// the names its frames index into.
 #[derive(Clone, Copy)]
 struct Stream {
     source: StoredValue<Option<EventSource>, LocalStorage>,
     heard_ms: StoredValue<f64>,
+    stall_ms: StoredValue<f64>,
+    decoder: StoredValue<LeanDecoder, LocalStorage>,
+    /// This stream's handlers, and the last one's (kept until the next reopen: a handler
+    /// may be the one reopening, and must not be dropped while it runs).
+    handlers: StoredValue<(Vec<Handler>, Vec<Handler>), LocalStorage>,
 }
 
 /// Follows the lean live stream (`/api/stream`: a snapshot, then a keyframe and frames of
@@ -35,19 +45,26 @@ struct Stream {
 /// up to date (while a replay shows other ones, only [`Live::latest`], to go back to). A
 /// frame is applied to the tick held, in place: nothing that did not change is read again.
 /// The browser's EventSource reconnects by itself after an error; a stream silent for
-/// [`STALL_MS`], or a frame that does not fit, is opened afresh. Each connection starts
-/// with a snapshot and keyframe, so the view resynchronises.
+/// [`STALL_MS`], or an event that cannot be read or does not fit, is opened afresh. Each
+/// connection starts with a snapshot and keyframe, so the view resynchronises.
 pub fn follow_events(live: Live) -> Result<(), String> {
     let stream = Stream {
         source: StoredValue::new_local(None),
         heard_ms: StoredValue::new(js_sys::Date::now()),
+        stall_ms: StoredValue::new(STALL_MS),
+        decoder: StoredValue::new_local(LeanDecoder::default()),
+        handlers: StoredValue::new_local((Vec::new(), Vec::new())),
     };
     open_stream(live, stream)?;
     // It watches for as long as the page lives (never cleared).
     set_interval_with_handle(
         move || {
-            if js_sys::Date::now() - stream.heard_ms.get_value() > STALL_MS {
+            let stall_ms = stream.stall_ms.get_value();
+            if js_sys::Date::now() - stream.heard_ms.get_value() > stall_ms {
                 web_sys::console::warn_1(&"the live stream went silent: opening it again".into());
+                stream
+                    .stall_ms
+                    .set_value((stall_ms * 2.0).min(STALL_MAX_MS));
                 reopen_stream(live, stream);
             }
         },
@@ -68,64 +85,69 @@ fn reopen_stream(live: Live, stream: Stream) {
     }
 }
 
+/// Reads what an event carries as `T`; `None` (the stream reopened) if it cannot.
+fn read<T: serde::de::DeserializeOwned>(
+    live: Live,
+    stream: Stream,
+    event: &web_sys::Event,
+) -> Option<T> {
+    let text = event.dyn_ref::<MessageEvent>()?.data().as_string()?;
+    match serde_json::from_str(&text) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            web_sys::console::error_1(
+                &format!("bad {}: {err}, reconnecting", event.type_()).into(),
+            );
+            reopen_stream(live, stream);
+            None
+        }
+    }
+}
+
 fn open_stream(live: Live, stream: Stream) -> Result<(), String> {
     let (snapshot, tick, connection) = (live.snapshot, live.tick, live.connection);
     let replaying = move || live.screen.get_untracked() == crate::app::Screen::Replay;
     stream.heard_ms.set_value(js_sys::Date::now());
     let source = EventSource::new("/api/stream").map_err(js_message)?;
     stream.source.set_value(Some(source.clone()));
-    let heard = move || stream.heard_ms.set_value(js_sys::Date::now());
-    let decoder = StoredValue::new_local(LeanDecoder::default());
-    let on_snapshot = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+    let heard = move || {
+        stream.heard_ms.set_value(js_sys::Date::now());
+        stream.stall_ms.set_value(STALL_MS);
+    };
+    let decoder = stream.decoder;
+    let on_snapshot = Handler::new(move |event: web_sys::Event| {
         heard();
-        let Some(text) = event.data().as_string() else {
+        let Some(new) = read::<Snapshot>(live, stream, &event) else {
             return;
         };
-        match serde_json::from_str::<Snapshot>(&text) {
-            Ok(new) => {
-                connection.set(Connection::Live);
-                decoder.update_value(|d| d.keyframe(&new.state));
-                if replaying() {
-                    live.latest.update_value(|latest| {
-                        latest.1 = Some(new.state.clone());
-                        latest.0 = Some(new);
-                    });
-                    return;
-                }
-                tick.set(Some(new.state.clone()));
-                snapshot.set(Some(new));
-            }
-            Err(err) => web_sys::console::error_1(&format!("bad snapshot: {err}").into()),
+        connection.set(Connection::Live);
+        decoder.update_value(|d| d.keyframe(&new.state));
+        if replaying() {
+            live.latest.update_value(|latest| {
+                latest.1 = Some(new.state.clone());
+                latest.0 = Some(new);
+            });
+            return;
+        }
+        tick.set(Some(new.state.clone()));
+        snapshot.set(Some(new));
+    });
+    let on_keyframe = Handler::new(move |event: web_sys::Event| {
+        heard();
+        let Some(new) = read::<Tick>(live, stream, &event) else {
+            return;
+        };
+        decoder.update_value(|d| d.keyframe(&new));
+        if replaying() {
+            live.latest.update_value(|latest| latest.1 = Some(new));
+        } else {
+            tick.set(Some(new));
         }
     });
-    let on_keyframe = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+    let on_frame = Handler::new(move |event: web_sys::Event| {
         heard();
-        let Some(text) = event.data().as_string() else {
+        let Some(frame) = read::<Frame>(live, stream, &event) else {
             return;
-        };
-        match serde_json::from_str::<Tick>(&text) {
-            Ok(new) => {
-                decoder.update_value(|d| d.keyframe(&new));
-                if replaying() {
-                    live.latest.update_value(|latest| latest.1 = Some(new));
-                } else {
-                    tick.set(Some(new));
-                }
-            }
-            Err(err) => web_sys::console::error_1(&format!("bad keyframe: {err}").into()),
-        }
-    });
-    let on_frame = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        heard();
-        let Some(text) = event.data().as_string() else {
-            return;
-        };
-        let frame = match serde_json::from_str::<Frame>(&text) {
-            Ok(frame) => frame,
-            Err(err) => {
-                web_sys::console::error_1(&format!("bad frame: {err}").into());
-                return;
-            }
         };
         let apply = |held: &mut Option<Tick>| {
             decoder.with_value(|d| match held {
@@ -133,16 +155,13 @@ fn open_stream(live: Live, stream: Stream) -> Result<(), String> {
                 None => Err("a frame before any keyframe".to_string()),
             })
         };
-        let applied = if replaying() {
-            let mut result = Ok(());
+        let mut applied = Ok(());
+        if replaying() {
             live.latest
-                .update_value(|latest| result = apply(&mut latest.1));
-            result
+                .update_value(|latest| applied = apply(&mut latest.1));
         } else {
-            let mut result = Ok(());
-            tick.update(|held| result = apply(held));
-            result
-        };
+            tick.update(|held| applied = apply(held));
+        }
         if let Err(why) = applied {
             // What the page holds no longer matches the stream: start again from a fresh
             // snapshot and keyframe.
@@ -150,28 +169,26 @@ fn open_stream(live: Live, stream: Stream) -> Result<(), String> {
             reopen_stream(live, stream);
         }
     });
-    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-        connection.set(Connection::Reconnecting);
-    });
+    let on_error = Handler::new(move |_| connection.set(Connection::Reconnecting));
     // The answer's headers: the server is there, a snapshot on its way.
-    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| heard());
-    for (name, callback) in [
-        ("snapshot", on_snapshot.as_ref()),
-        ("keyframe", on_keyframe.as_ref()),
-        ("frame", on_frame.as_ref()),
-        ("error", on_error.as_ref()),
-        ("open", on_open.as_ref()),
-    ] {
+    let on_open = Handler::new(move |_| heard());
+    let handlers = vec![
+        ("snapshot", on_snapshot),
+        ("keyframe", on_keyframe),
+        ("frame", on_frame),
+        ("error", on_error),
+        ("open", on_open),
+    ];
+    for (name, handler) in &handlers {
         source
-            .add_event_listener_with_callback(name, callback.unchecked_ref())
+            .add_event_listener_with_callback(name, handler.as_ref().unchecked_ref())
             .map_err(js_message)?;
     }
-    // The stream lives as long as the page: hand the callbacks to the browser for good.
-    on_snapshot.forget();
-    on_keyframe.forget();
-    on_frame.forget();
-    on_error.forget();
-    on_open.forget();
+    // The last stream's handlers go now (that stream is closed: none of them runs again);
+    // this one's are kept while it is open.
+    stream.handlers.update_value(|(current, retired)| {
+        *retired = std::mem::replace(current, handlers.into_iter().map(|(_, h)| h).collect());
+    });
     Ok(())
 }
 

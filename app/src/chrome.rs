@@ -247,7 +247,7 @@ pub fn FilePicker(
     }
 }
 
-/// Whether a key press is meant for a form field rather than for the dashboard.
+/// Whether a dialog is open (it takes Esc for itself).
 fn a_dialog_is_open() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
@@ -255,6 +255,7 @@ fn a_dialog_is_open() -> bool {
         .is_some()
 }
 
+/// Whether a key press is meant for a form field rather than for the dashboard.
 fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
     event
         .target()

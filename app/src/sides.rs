@@ -342,7 +342,7 @@ fn EntryTable(twin: RwSignal<Option<TwinView>>) -> impl IntoView {
     }
 }
 
-/// The real faults while the model ran, and whether the model could take each.
+/// The real system's faults now, and whether the model could take each.
 #[component]
 fn RealFaults(twin: RwSignal<Option<TwinView>>) -> impl IntoView {
     let faults = move || twin.with(|t| t.as_ref().map_or(Vec::new(), |t| t.faults.clone()));
@@ -352,7 +352,7 @@ fn RealFaults(twin: RwSignal<Option<TwinView>>) -> impl IntoView {
                 let faults = faults();
                 if faults.is_empty() {
                     return view! {
-                        <li class="hint">"No real fault yet: the two curves should agree. Break something from the panel and watch both."</li>
+                        <li class="hint">"No real fault now: the two curves should agree. Break something from the panel and watch both."</li>
                     }
                     .into_any();
                 }

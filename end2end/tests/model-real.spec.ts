@@ -32,7 +32,7 @@ test('Model this: the model beside the real shop, a real kill in both, predictio
     // Both run healthy before any fault.
     await dashboard.expectAvailability((a) => a > 0.95, 'model-availability-model');
     await dashboard.expectAvailability((a) => a > 0.95, 'model-availability-real');
-    await expect(page.getByTestId('model-faults')).toContainText('No real fault yet');
+    await expect(page.getByTestId('model-faults')).toContainText('No real fault now');
 
     // A real kill of catalog-db, from the real graph on this screen and the panel.
     await page.getByTestId('model-node-real-catalog-db').click();
@@ -80,7 +80,7 @@ test('Model this: the model beside the real shop, a real kill in both, predictio
 
     // Revived for real: revived in the model, and both recover.
     await dashboard.revive();
-    await expect(page.getByTestId('model-faults')).toContainText('No real fault yet');
+    await expect(page.getByTestId('model-faults')).toContainText('No real fault now');
     await expect(page.getByTestId('model-node-model-catalog-db')).not.toHaveAttribute('data-health', 'down');
     await dashboard.expectAvailability((a) => a > 0.95, 'model-availability-model');
     await dashboard.expectAvailability((a) => a > 0.95, 'model-availability-real');
