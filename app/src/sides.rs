@@ -227,8 +227,7 @@ pub fn ModelScreen() -> impl IntoView {
             twin.as_ref().map_or(String::new(), |twin| {
                 format!(
                     "The model estimated from the real system's traces ({} services, {} dependencies), run as a simulation beside it since {} and given every real fault at the moment it was made — from the panel, the Chaos tab or a Toxiproxy client. Select a service and break it for real from the panel.",
-                    twin.topology.services.len(),
-                    twin.topology.dependencies.len(),
+                    twin.services, twin.dependencies,
                     format::clock(twin.started_at_s)
                 )
             })
@@ -242,8 +241,8 @@ pub fn ModelScreen() -> impl IntoView {
                 <a
                     class="button small"
                     data-testid="model-download"
-                    href="/api/observed/model?format=yaml&download=true"
-                    title="The model as a topology file, as estimated now: simulate, analyze or compare it"
+                    href="/api/observed/twin/model?format=yaml&download=true"
+                    title="The model it runs, as a topology file: simulate, analyze or compare it"
                 >
                     "Download"
                 </a>

@@ -233,7 +233,7 @@ pub async fn start_twin(
         .map_err(|err| AppError::Internal(err.to_string()))?
         .map_err(|err| AppError::Conflict(err.to_string()))?;
     tracing::info!(
-        services = view.topology.services.len(),
+        services = view.services,
         "the model runs beside the real system"
     );
     Ok((StatusCode::CREATED, Json(view)))
@@ -249,6 +249,27 @@ pub async fn get_twin(
                 .into(),
         )
     })
+}
+
+/// `GET /api/observed/twin/model[?format=json|yaml][&download=true]`: the model that runs
+/// beside the real system, as a topology file.
+pub async fn get_twin_model(
+    State(state): State<AppState>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, AppError> {
+    let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
+    let topology = state.session.twin_topology().ok_or_else(|| {
+        AppError::NotFound(
+            "the model is not running beside the real system: POST /api/observed/twin starts it"
+                .into(),
+        )
+    })?;
+    topology_file(
+        &topology,
+        &store::file_stem(&topology.name),
+        query.format.as_deref(),
+        query.download,
+    )
 }
 
 /// `DELETE /api/observed/twin`: stops running the model beside the real system.

@@ -81,6 +81,7 @@ pub fn app(state: AppState, dist: Option<&Path>) -> Router {
                 .delete(api::stop_twin),
         )
         .route("/observed/twin/report", get(api::get_twin_report))
+        .route("/observed/twin/model", get(api::get_twin_model))
         .route("/health", get(api::health))
         .route("/topology", get(api::get_topology).put(api::put_topology))
         .route("/session", get(api::get_session).put(api::put_session))

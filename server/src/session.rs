@@ -1539,6 +1539,14 @@ impl Session {
         self.lock().twin.as_ref().map(Twin::view)
     }
 
+    /// The model the twin runs, if it runs.
+    pub fn twin_topology(&self) -> Option<Topology> {
+        self.lock()
+            .twin
+            .as_ref()
+            .map(|twin| twin.topology().clone())
+    }
+
     /// The resilience report of the model the twin runs (cached as the live one is), if it
     /// runs. Blocks for as long as making it takes: call off the runtime.
     pub fn twin_report(&self) -> Option<Arc<ResilienceReport>> {

@@ -69,8 +69,10 @@ pub struct TwinView {
     pub real: SideView,
     /// The real system's faults now, as the model took them.
     pub faults: Vec<MirroredFault>,
-    /// The model it runs (as estimated when it started).
-    pub topology: Topology,
+    /// The model it runs (as estimated when it started; `GET /api/observed/twin/model`):
+    /// its services and dependencies.
+    pub services: usize,
+    pub dependencies: usize,
 }
 
 impl Twin {
@@ -186,7 +188,8 @@ impl Twin {
                     not_in_model: taken.as_ref().err().cloned(),
                 })
                 .collect(),
-            topology: self.engine.topology().clone(),
+            services: self.engine.topology().services.len(),
+            dependencies: self.engine.topology().dependencies.len(),
         }
     }
 
