@@ -77,6 +77,11 @@ test('Model this: the model beside the real shop, a real kill in both, predictio
     await expect(page.getByTestId('report-spof')).toContainText('catalog-db');
     await expect(page.getByTestId('model-report-markdown')).toHaveAttribute('href', /twin\/report\?format=markdown/);
     await page.keyboard.press('Escape');
+    // Download saves the model it runs.
+    await expect(page.getByTestId('model-download')).toHaveAttribute('href', /twin\/model\?format=yaml/);
+    const file = await page.request.get(`${base}/api/observed/twin/model?format=yaml`);
+    expect(file.ok()).toBe(true);
+    expect(await file.text()).toContain('name: observed-model');
 
     // Revived for real: revived in the model, and both recover.
     await dashboard.revive();
