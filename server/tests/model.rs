@@ -245,7 +245,10 @@ fn a_demo_system_is_modelled_from_its_spans() {
     assert_eq!(file.status(), 200);
     let model = simulator::topology::Topology::from_yaml(&file.text().unwrap()).unwrap();
     assert_eq!(model.name, "observed-model");
-    assert_eq!(model.services.len() as u64, twin(&client)["services"].as_u64().unwrap());
+    assert_eq!(
+        model.services.len() as u64,
+        twin(&client)["services"].as_u64().unwrap()
+    );
     // The resilience report runs on the model.
     let report = client
         .get(format!("{base}/api/observed/twin/report?format=markdown"))
