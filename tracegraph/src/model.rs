@@ -29,6 +29,9 @@ use crate::span::{Batch, SpanKind};
 
 const MILLI: u64 = 1_000_000;
 
+/// How near a whole number (relatively) an estimated calls-per-request is read as it.
+pub const WHOLE_CALLS_WITHIN: f64 = 0.02;
+
 /// Limits and waits of the estimator.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
@@ -511,7 +514,7 @@ impl Model {
             let callers = self.services[from as usize].server_spans.max(1);
             let (from_name, to_name) = (&self.names[from as usize], &self.names[to as usize]);
             let mut dependency = Dependency::new(from_name, to_name);
-            dependency.calls = round3(sums.calls as f64 / callers as f64);
+            dependency.calls = whole_if_near(round3(sums.calls as f64 / callers as f64));
             dependency.retries = sums.most_retries;
             dependency.required = sums.failed_caller_ok <= sums.failed_caller_failed;
             if sums.paired > 0 {
@@ -566,6 +569,19 @@ fn union_ns(intervals: impl Iterator<Item = (u64, u64)>) -> u64 {
     total + current.map_or(0, |(s, e)| e - s)
 }
 
+/// Calls per request within [`WHOLE_CALLS_WITHIN`] of a whole number read as that number:
+/// a call made on every request, missed in a few traces (cut short, or caught half
+/// exported), would otherwise read 0.99 — and a service every request needs would not be
+/// predicted a single point of failure (that takes a call on *every* request).
+fn whole_if_near(calls: f64) -> f64 {
+    let whole = calls.round();
+    if whole >= 1.0 && (calls - whole).abs() <= WHOLE_CALLS_WITHIN * whole {
+        whole
+    } else {
+        calls
+    }
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }
@@ -576,7 +592,17 @@ fn round6(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::union_ns;
+    use super::{union_ns, whole_if_near};
+
+    #[test]
+    fn calls_near_a_whole_number_read_as_it() {
+        assert_eq!(whole_if_near(0.995), 1.0);
+        assert_eq!(whole_if_near(1.004), 1.0);
+        assert_eq!(whole_if_near(2.03), 2.0);
+        assert_eq!(whole_if_near(0.97), 0.97);
+        assert_eq!(whole_if_near(1.5), 1.5);
+        assert_eq!(whole_if_near(0.004), 0.004);
+    }
 
     #[test]
     fn overlapping_calls_count_once() {
