@@ -243,12 +243,7 @@ pub async fn start_twin(
 pub async fn get_twin(
     State(state): State<AppState>,
 ) -> Result<Json<simulator::twin::TwinView>, AppError> {
-    state.session.twin().map(Json).ok_or_else(|| {
-        AppError::NotFound(
-            "the model is not running beside the real system: POST /api/observed/twin starts it"
-                .into(),
-        )
-    })
+    state.session.twin().map(Json).ok_or_else(twin_not_running)
 }
 
 /// `GET /api/observed/twin/model[?format=json|yaml][&download=true]`: the model that runs
@@ -258,12 +253,7 @@ pub async fn get_twin_model(
     query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, AppError> {
     let Query(query) = query.map_err(|err| AppError::bad_request(err.body_text()))?;
-    let topology = state.session.twin_topology().ok_or_else(|| {
-        AppError::NotFound(
-            "the model is not running beside the real system: POST /api/observed/twin starts it"
-                .into(),
-        )
-    })?;
+    let topology = state.session.twin_topology().ok_or_else(twin_not_running)?;
     topology_file(
         &topology,
         &store::file_stem(&topology.name),
@@ -272,14 +262,19 @@ pub async fn get_twin_model(
     )
 }
 
+/// The 404 of the twin's endpoints when it is not running.
+fn twin_not_running() -> AppError {
+    AppError::NotFound(
+        "the model is not running beside the real system: POST /api/observed/twin starts it".into(),
+    )
+}
+
 /// `DELETE /api/observed/twin`: stops running the model beside the real system.
 pub async fn stop_twin(State(state): State<AppState>) -> Result<StatusCode, AppError> {
     if state.session.stop_twin() {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(AppError::NotFound(
-            "the model is not running beside the real system".into(),
-        ))
+        Err(twin_not_running())
     }
 }
 
@@ -877,12 +872,7 @@ pub async fn get_twin_report(
 ) -> Result<axum::response::Response, AppError> {
     let session = state.session.clone();
     report_response(query, move || {
-        session.twin_report().ok_or_else(|| {
-            AppError::NotFound(
-                "the model is not running beside the real system: POST /api/observed/twin starts it"
-                    .into(),
-            )
-        })
+        session.twin_report().ok_or_else(twin_not_running)
     })
     .await
 }

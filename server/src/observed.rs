@@ -95,6 +95,8 @@ struct Inner {
     started_ns: u64,
     /// The version the last tick read.
     version: AtomicU64,
+    /// The lag the figures of the last tick read wait for (nanoseconds).
+    lag_ns: AtomicU64,
     /// The graph as Prometheus last told it, when `--prometheus` is the source.
     edges: Mutex<Option<Edges>>,
     /// Per-second frames and the topology as drawn from each moment, to scrub back.
@@ -196,6 +198,7 @@ impl Observed {
                 pins: Mutex::default(),
                 started_ns,
                 version: AtomicU64::new(0),
+                lag_ns: AtomicU64::new(0),
                 edges: Mutex::default(),
                 history: Mutex::new(History {
                     frames: Frames::new(20),
@@ -504,10 +507,16 @@ impl Observed {
             Some((tick, version)) => (tick, graph.version() + version),
             None => (graph.tick(t), graph.version()),
         };
+        self.inner.lag_ns.store(graph.lag_ns(), Ordering::Relaxed);
         drop(graph);
         let version = version + self.pins().0;
         self.inner.version.store(version, Ordering::Relaxed);
         (tick, version)
+    }
+
+    /// Seconds the figures of the last tick read wait for the exporters.
+    pub fn last_lag_s(&self) -> f64 {
+        self.inner.lag_ns.load(Ordering::Relaxed) as f64 / 1e9
     }
 
     /// The version the last tick read.

@@ -863,7 +863,6 @@ impl Session {
             None => {
                 // Read off the session's lock: ingest may hold the graph for a moment.
                 let (mut tick, observed_version) = self.observed.tick();
-                let lag_s = self.observed.lag_and_waiting().0 as f64 / 1e9;
                 let mut live = self.lock();
                 if live.source != source {
                     // Switched meanwhile: the switch publishes the other source itself.
@@ -874,7 +873,7 @@ impl Session {
                 if let Some(twin) = live.twin.as_mut() {
                     twin.mirror_faults(&tick.faults);
                     twin.advance_to(tick.t);
-                    twin.observe_real(&tick, lag_s);
+                    twin.observe_real(&tick, self.observed.last_lag_s());
                 }
                 tick.experiment = live
                     .experiment

@@ -31,11 +31,9 @@ pub struct Twin {
     /// The observed clock's second the twin started at (its time zero).
     offset_s: f64,
     slo: f64,
-    /// The real system's fault id → the model's id for it, or why the model could not take
-    /// it.
-    mirrored: BTreeMap<FaultId, Result<FaultId, String>>,
-    /// Descriptions of the real faults, by id, as last seen.
-    described: BTreeMap<FaultId, String>,
+    /// The real system's fault id → its description, and the model's id for it or why the
+    /// model could not take it.
+    mirrored: BTreeMap<FaultId, (String, Result<FaultId, String>)>,
     first_fault_s: Option<f64>,
     /// The next whole second (twin time) the real side records.
     next_real_s: f64,
@@ -86,7 +84,6 @@ impl Twin {
             offset_s: now_s,
             slo,
             mirrored: BTreeMap::new(),
-            described: BTreeMap::new(),
             first_fault_s: None,
             next_real_s: 1.0,
         }
@@ -126,7 +123,6 @@ impl Twin {
     pub fn mirror_faults(&mut self, real: &[FaultRecord]) {
         let now = self.engine.now();
         for record in real {
-            self.described.insert(record.id, record.description.clone());
             if self.mirrored.contains_key(&record.id) {
                 continue;
             }
@@ -142,7 +138,8 @@ impl Twin {
             let at_s = start as f64 / NANOS_PER_SEC;
             self.first_fault_s = Some(self.first_fault_s.map_or(at_s, |f| f.min(at_s)));
             let taken = self.engine.inject(fault).map_err(|err| err.to_string());
-            self.mirrored.insert(record.id, taken);
+            self.mirrored
+                .insert(record.id, (record.description.clone(), taken));
         }
         let gone: Vec<FaultId> = self
             .mirrored
@@ -151,8 +148,7 @@ impl Twin {
             .copied()
             .collect();
         for id in gone {
-            self.described.remove(&id);
-            if let Some(Ok(mirrored)) = self.mirrored.remove(&id) {
+            if let Some((_, Ok(mirrored))) = self.mirrored.remove(&id) {
                 // It may have ended by itself already: nothing to do then.
                 self.engine.revert(mirrored);
             }
@@ -182,9 +178,9 @@ impl Twin {
             faults: self
                 .mirrored
                 .iter()
-                .map(|(id, taken)| MirroredFault {
+                .map(|(id, (description, taken))| MirroredFault {
                     id: *id,
-                    description: self.described.get(id).cloned().unwrap_or_default(),
+                    description: description.clone(),
                     not_in_model: taken.as_ref().err().cloned(),
                 })
                 .collect(),
